@@ -1,0 +1,27 @@
+"""Features per modality (chapters 02-03): F_x = CNN(X) for images, F_y = Word2Vec(Y) for notes.
+
+``image`` imports TensorFlow only when a function is called, so ``import crossmodal_lib.features`` stays quick.
+"""
+
+from crossmodal_lib.features.image import build_cnn, feature_extractor, image_features, train_cnn
+from crossmodal_lib.features.text import (
+    document_vectors,
+    fit_idf,
+    load_vectors,
+    pretrain_word2vec,
+    save_vectors,
+    train_word2vec,
+)
+
+__all__ = [
+    "build_cnn",
+    "document_vectors",
+    "feature_extractor",
+    "fit_idf",
+    "image_features",
+    "load_vectors",
+    "pretrain_word2vec",
+    "save_vectors",
+    "train_cnn",
+    "train_word2vec",
+]

@@ -1,0 +1,29 @@
+"""Preprocessing of each modality (chapter 01): images to one array format, notes to tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from crossmodal_lib.preprocess.image import augmentation, prepare_images
+from crossmodal_lib.preprocess.text import tokenize, tokenize_all
+
+__all__ = ["augmentation", "prepare_images", "prepare_visits", "tokenize", "tokenize_all"]
+
+
+def prepare_visits(
+    images: Sequence[np.ndarray] | np.ndarray, texts: Sequence[str], size: int = 64
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Both modalities of the same visits: ``(prepare_images(images, size), tokenize_all(texts))`` (chapter 01).
+
+    The i-th image and the i-th note must belong to the same visit, so the two counts must match; a mismatch
+    (a dropped row on one side) would silently pair images with other patients' notes, hence the error.
+    """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of notes, got a single string; wrap it in a list")
+    if len(images) != len(texts):
+        raise ValueError(
+            f"{len(images)} images but {len(texts)} notes: each visit needs one of each, in the same order"
+        )
+    return prepare_images(images, size=size), tokenize_all(texts)
