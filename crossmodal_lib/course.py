@@ -1,0 +1,76 @@
+"""The one-line setup every notebook runs first (chapter 00), and small helpers for the notebooks.
+
+    from crossmodal_lib.course import setup
+    course = setup()          # seeds, one CPU thread, quiet logging, fast mode
+
+Fast mode (fewer epochs, smaller searches) is read from one environment variable, ``CROSSMODAL_FAST``:
+``make test`` and ``make notebooks`` set it to 1, so the stored notebook outputs are fast-mode outputs;
+a learner who starts ``make lab`` gets the full runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FAST_ENV_VAR = "CROSSMODAL_FAST"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+COHORT_DIR = DATA_DIR / "cohort"
+
+
+def fast_mode() -> bool:
+    """True when ``CROSSMODAL_FAST`` is set to 1/true/yes (workshops and CI)."""
+    return os.environ.get(FAST_ENV_VAR, "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Course:
+    """What ``setup`` returns: the seed, the mode and where the data lives."""
+
+    seed: int
+    fast: bool
+    data_dir: Path
+    cohort_dir: Path
+
+    def epochs(self, full: int, fast: int) -> int:
+        """Pick the number of epochs (or any budget) for the current mode."""
+        return fast if self.fast else full
+
+
+def setup(seed: int = 0, tensorflow: bool = True) -> Course:
+    """Make a notebook reproducible: seeds, one intra-/inter-op thread, deterministic ops, quiet logs.
+
+    One thread each is what made 1- and 2-core runs bit-identical (../NOTEBOOK_TESTING.md, fact 7); on the
+    course's small models it costs no visible time.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    np.set_printoptions(precision=4, suppress=True)
+    if tensorflow:
+        import keras
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already started in this kernel; threads are fixed from its first use.
+        tf.get_logger().setLevel("ERROR")
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+    import matplotlib as mpl
+
+    # Small figures keep the committed notebooks light and readable on GitHub.
+    mpl.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5), "savefig.dpi": 72})
+    return Course(seed=seed, fast=fast_mode(), data_dir=DATA_DIR, cohort_dir=COHORT_DIR)
+
+
+def show_source(obj: object) -> None:
+    """Print the library's own source of ``obj``, so a chapter shows the one copy of the code it teaches."""
+    print(inspect.getsource(obj).rstrip())

@@ -1,0 +1,37 @@
+"""Step 0 of the course: the data (chapters 00, 01 and 06). Imports nothing else of ``crossmodal_lib``."""
+
+from crossmodal_lib.data.cohort import (
+    CLASSES,
+    IMAGE_FINDINGS,
+    NOTE_FINDINGS,
+    CohortConfig,
+    generate_cohort,
+    label_from_findings,
+    verify_cohort,
+    write_cohort,
+)
+from crossmodal_lib.data.folder import (
+    load_cohort,
+    load_findings,
+    load_manifest,
+    read_ecg,
+    read_image,
+    split_by_patient,
+)
+
+__all__ = [
+    "CLASSES",
+    "IMAGE_FINDINGS",
+    "NOTE_FINDINGS",
+    "CohortConfig",
+    "generate_cohort",
+    "label_from_findings",
+    "load_cohort",
+    "load_findings",
+    "load_manifest",
+    "read_ecg",
+    "read_image",
+    "split_by_patient",
+    "verify_cohort",
+    "write_cohort",
+]

@@ -1,0 +1,528 @@
+"""The course's embedded multimodal cohort: synthetic patients, visits, images, notes, reports and ECGs (chapter 00).
+
+Everything here is synthetic and says so. The generator is deterministic: the same parameters and seed give the
+same files, byte for byte (``make data`` checks it against ``data/cohort/SHA256SUMS``).
+
+The diagnosis rule needs both modalities (see ``label_from_findings``):
+
+* pneumonia      = lung opacity on the image  AND infection signs in the note (fever, purulent sputum, chills)
+* heart_failure  = cardiomegaly on the image  AND congestion in the note (orthopnoea, leg oedema, weight gain)
+* lung_mass      = nodule on the image        AND constitutional signs in the note (weight loss, haemoptysis)
+* normal         = anything else (an opacity without infection signs is atelectasis; fever without opacity is a cold)
+
+A documented fraction of labels (``label_noise``) is then replaced by a random other class.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from crossmodal_lib.data.folder import split_by_patient
+
+CLASSES = ("normal", "pneumonia", "heart_failure", "lung_mass")
+IMAGE_FINDINGS = ("opacity", "cardiomegaly", "effusion", "nodule")
+NOTE_FINDINGS = ("infection", "congestion", "constitutional")
+IMAGE_SIZES = (32, 64, 128, 256)
+ECG_HZ = 100
+ECG_SECONDS = 5
+SPLITS = ("train", "val", "test")
+MANIFEST_COLUMNS = ("id", "patient_id", "visit", "split", "image", "text", "report", "ecg", "age", "sex", "label")
+FINDINGS_COLUMNS = ("id", *IMAGE_FINDINGS, *NOTE_FINDINGS, "label_rule", "label_noisy")
+CHECKSUM_FILE = "SHA256SUMS"
+
+
+@dataclass(frozen=True)
+class CohortConfig:
+    """Parameters of the cohort; the defaults make the committed ``data/cohort``."""
+
+    n_patients: int = 1000
+    seed: int = 0
+    image_size: int = 64
+    max_visits: int = 4
+    label_noise: float = 0.05
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    # Probability that a visit's intended class is each of CLASSES; defining findings are then drawn to match.
+    class_prior: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
+    # Probability that a visit carries one half of another disease's pair of findings (the distractors that make
+    # each modality ambiguous on its own).
+    distractor_rate: float = 0.95
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def validate(self) -> None:
+        if not isinstance(self.n_patients, int | np.integer) or self.n_patients < 1:
+            raise ValueError(f"n_patients must be a whole number >= 1, got {self.n_patients!r}")
+        if self.image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
+        if not 1 <= self.max_visits <= 20:
+            raise ValueError(f"max_visits must be between 1 and 20, got {self.max_visits!r}")
+        if not 0.0 <= self.label_noise < 0.5:
+            raise ValueError(f"label_noise must be in [0, 0.5), got {self.label_noise!r}")
+        if not 0.0 <= self.distractor_rate <= 1.0:
+            raise ValueError(f"distractor_rate must be in [0, 1], got {self.distractor_rate!r}")
+        fr = self.split_fractions
+        if len(fr) != 3 or min(fr) <= 0 or abs(sum(fr) - 1.0) > 1e-9:
+            raise ValueError(f"split_fractions must be three positive numbers summing to 1, got {fr!r}")
+        if len(self.class_prior) != len(CLASSES) or min(self.class_prior) < 0 or abs(sum(self.class_prior) - 1) > 1e-9:
+            raise ValueError(f"class_prior must be {len(CLASSES)} non-negative numbers summing to 1")
+
+
+def label_from_findings(f: dict[str, bool]) -> str:
+    """The cohort's diagnosis rule: an image finding AND its matching note finding (in this priority order)."""
+    if f["opacity"] and f["infection"]:
+        return "pneumonia"
+    if f["cardiomegaly"] and f["congestion"]:
+        return "heart_failure"
+    if f["nodule"] and f["constitutional"]:
+        return "lung_mass"
+    return "normal"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Latent findings
+# --------------------------------------------------------------------------------------------------------------
+_DEFINING = {
+    "pneumonia": ("opacity", "infection"),
+    "heart_failure": ("cardiomegaly", "congestion"),
+    "lung_mass": ("nodule", "constitutional"),
+}
+
+
+def _draw_findings(rng: np.random.Generator, intended: str, cfg: CohortConfig, chronic: dict) -> dict[str, bool]:
+    """Findings for one visit: the intended class's pair of findings, plus distractors.
+
+    For every other disease, with probability ``distractor_rate`` the visit carries one half of its pair (the image
+    finding or the note finding, never both): an opacity without infection signs, fever without an opacity. That is
+    what makes each modality ambiguous on its own.
+    """
+    f = {name: False for name in (*IMAGE_FINDINGS, *NOTE_FINDINGS)}
+    for disease, (img, note) in _DEFINING.items():
+        if disease == intended:
+            f[img] = f[note] = True
+        else:
+            r = rng.random()
+            f[img], f[note] = r < cfg.distractor_rate / 2, cfg.distractor_rate / 2 <= r < cfg.distractor_rate
+    # Effusion supports heart failure (and parapneumonic effusions occur) but is not part of the rule.
+    p_effusion = {"heart_failure": 0.6, "pneumonia": 0.2}.get(intended, 0.08)
+    f["effusion"] = bool(rng.random() < p_effusion)
+    # Chronic findings of this patient (an old granuloma, a big heart) reappear on the image at every visit.
+    for name in chronic:
+        f[name] = True
+    return f
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Images: a chest-radiograph-like picture with anatomy, findings and acquisition variation
+# --------------------------------------------------------------------------------------------------------------
+def _ellipse(yy, xx, cy, cx, ry, rx, soft):
+    d = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+    return 1.0 / (1.0 + np.exp(np.clip((d - 1.0) / soft, -50, 50)))
+
+
+def render_image(rng: np.random.Generator, findings: dict[str, bool], anatomy: dict, size: int) -> np.ndarray:
+    """Draw one radiograph as uint8 (size, size). Coordinates are fractions of the image, so any size works."""
+    n = 128  # draw at a fixed resolution, then resample: the same anatomy at every image_size
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    # patient position: small shift and rotation per visit
+    ang = rng.normal(0, 0.04)
+    dy, dx = rng.normal(0, 0.015, size=2)
+    yc, xc = yy - 0.5 - dy, xx - 0.5 - dx
+    yy, xx = 0.5 + yc * np.cos(ang) - xc * np.sin(ang), 0.5 + yc * np.sin(ang) + xc * np.cos(ang)
+
+    body = _ellipse(yy, xx, 0.55, 0.5, 0.52, 0.44 * anatomy["width"], 0.05)
+    img = 0.55 * body
+    lung_r = _ellipse(yy, xx, 0.47, 0.32, 0.30 * anatomy["height"], 0.14 * anatomy["width"], 0.08)
+    lung_l = _ellipse(yy, xx, 0.47, 0.68, 0.30 * anatomy["height"], 0.14 * anatomy["width"], 0.08)
+    lungs = np.clip(lung_r + lung_l, 0, 1)
+    img -= 0.38 * lungs
+    # ribs: bright arcs across the lung fields
+    ribs = 0.5 + 0.5 * np.cos(2 * np.pi * (yy * 9.0 + 1.6 * (xx - 0.5) ** 2 + anatomy["rib_phase"]))
+    img += 0.07 * lungs * ribs**4
+    # spine and mediastinum
+    img += 0.25 * _ellipse(yy, xx, 0.55, 0.5, 0.5, 0.05, 0.1)
+    # heart: cardiothoracic ratio ~0.42 normally, ~0.58 with cardiomegaly; shifted to the patient's left (image right)
+    ctr = anatomy["ctr"] + (0.16 if findings["cardiomegaly"] else 0.0) + rng.normal(0, 0.015)
+    heart_rx = ctr * 0.44 * anatomy["width"]
+    img += 0.42 * _ellipse(yy, xx, 0.64, 0.53, 0.13, heart_rx, 0.08)
+    # diaphragm: bright below the lungs
+    img += 0.25 * body * (1 / (1 + np.exp(-(yy - 0.78 - 0.03 * np.cos(6 * (xx - 0.5))) / 0.015)))
+    if findings["opacity"]:
+        side = 0.32 if rng.random() < 0.5 else 0.68
+        cy, cx = rng.uniform(0.42, 0.68), side + rng.normal(0, 0.03)
+        r = rng.uniform(0.06, 0.11)
+        blob = np.exp(-(((yy - cy) ** 2 + ((xx - cx) / 1.3) ** 2) / (2 * r**2)))
+        texture = gaussian_filter(rng.normal(0, 1, (n, n)), 2.0)
+        img += rng.uniform(0.25, 0.4) * blob * lungs * (1 + 0.4 * texture)
+    if findings["effusion"]:
+        level = rng.uniform(0.66, 0.74)
+        sides = [(0.32, 0.3), (0.68, 0.3)] if rng.random() < 0.4 else [((0.32, 0.68)[rng.integers(2)], 0.3)]
+        for cx, _ in sides:
+            mask = _ellipse(yy, xx, 0.7, cx, 0.2, 0.16, 0.05) / (1 + np.exp(-(yy - level) / 0.02))
+            img += 0.45 * mask * lungs
+    if findings["nodule"]:
+        cy = rng.uniform(0.3, 0.6)
+        cx = (0.26 if rng.random() < 0.5 else 0.74) + rng.normal(0, 0.02)
+        r = rng.uniform(0.022, 0.032)
+        img += 0.3 * _ellipse(yy, xx, cy, cx, r, r, 0.05) * lungs
+    # acquisition: exposure (contrast and brightness), a side marker sometimes, quantum noise
+    img = anatomy["contrast"] * rng.uniform(0.85, 1.15) * img + rng.normal(0, 0.04)
+    if rng.random() < 0.2:
+        y0, x0 = int(n * 0.06), int(n * (0.06 if rng.random() < 0.5 else 0.86))
+        img[y0 : y0 + 8, x0 : x0 + 6] = 0.95
+    img = gaussian_filter(img, 0.8)
+    img = np.clip(img + rng.normal(0, 0.035, img.shape), 0, 1)
+    small = Image.fromarray((img * 255).round().astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(small)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Text: clinical notes and radiology reports
+# --------------------------------------------------------------------------------------------------------------
+FIRST_NAMES = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+               "Ahmed", "Fatima", "Wei", "Mei", "Carlos", "Lucia", "Olu", "Amara", "Sven", "Ingrid", "Raj", "Priya")
+LAST_NAMES = ("Smith", "Johnson", "Garcia", "Brown", "Miller", "Davis", "Martinez", "Nguyen", "Okafor", "Kowalski",
+              "Rossi", "Schmidt", "Haddad", "Tanaka", "Patel", "Silva", "Andersson", "O'Brien", "Murphy", "Chen")
+DOCTORS = ("Dr. A. Patel", "Dr. K. Osei", "Dr. M. Lindqvist", "Dr. R. Alvarez", "Dr. S. Cohen", "Dr. J. Park")
+
+# Each syndrome: phrases when present (synonyms, abbreviations) and when absent (negations).
+POSITIVE = {
+    "infection": (
+        "fever to {t}", "febrile since {d} days", "reports chills and rigors", "cough productive of green sputum",
+        "purulent sputum", "high temp overnight", "pyrexia {t} at home", "yellow phlegm",
+    ),
+    "congestion": (
+        "sleeps on {p} pillows", "orthopnoea", "PND most nights", "bilateral ankle swelling", "pitting LE edema",
+        "weight up {k} kg this week", "legs swollen", "pedal oedema",
+    ),
+    "constitutional": (
+        "unintentional weight loss of {k} kg", "coughing up blood", "haemoptysis x{d} days", "night sweats and wt loss",
+        "lost {k} kg over {m} months", "blood-streaked sputum", "hemoptysis",
+    ),
+}
+NEGATIVE = {
+    "infection": ("denies fever", "afebrile", "no chills", "no sputum production", "no fevers or rigors"),
+    "congestion": ("no orthopnea", "denies leg swelling", "no PND", "no peripheral edema", "weight stable"),
+    "constitutional": ("denies weight loss", "no hemoptysis", "no night sweats", "appetite good, weight stable"),
+}
+NONSPECIFIC = (
+    "SOB on exertion", "dry cough", "feels tired", "mild chest tightness", "short of breath", "DOE climbing stairs",
+    "fatigue", "cough for {d} days", "dyspnoea", "intermittent wheeze",
+)
+COMPLAINTS = ("shortness of breath", "cough", "feeling unwell", "chest discomfort", "follow-up", "breathlessness",
+              "routine review", "tiredness")
+HISTORY = ("HTN", "T2DM", "COPD", "asthma", "hypercholesterolaemia", "CKD stage 3", "AF", "hypothyroidism",
+           "previous MI", "GERD", "osteoarthritis")
+IRRELEVANT = (
+    "Daughter present at bedside.", "Discussed flu vaccine.", "Pt asks about parking validation.",
+    "Lives with spouse, independent with ADLs.", "Retired teacher.", "Allergic to penicillin (rash).",
+    "Enjoys gardening.", "Interpreter not required.", "Social work referral declined.", "Dog at home.",
+    "Prefers morning appointments.", "Next of kin updated.",
+)
+REPORT_POSITIVE = {
+    "opacity": ("patchy opacity in the {side} {zone} zone", "airspace shadowing {side} {zone} zone",
+                "{side} {zone} consolidation, could represent infection or atelectasis", "hazy {side} basal opacity"),
+    "cardiomegaly": ("cardiomegaly", "enlarged cardiac silhouette", "heart size increased, CTR about {ctr}",
+                     "cardiac silhouette appears enlarged (AP film)"),
+    "effusion": ("small {side} pleural effusion", "blunting of the {side} costophrenic angle",
+                 "possible small effusion"),
+    "nodule": ("{mm} mm nodule in the {side} {zone} zone", "rounded opacity {side} {zone} zone, ?nodule",
+               "small {side} pulmonary nodule, CT suggested"),
+}
+REPORT_NEGATIVE = {
+    "opacity": ("no focal consolidation", "lungs are clear", "no airspace opacity"),
+    "cardiomegaly": ("heart size normal", "cardiac silhouette within normal limits"),
+    "effusion": ("no pleural effusion", "costophrenic angles clear"),
+    "nodule": ("no suspicious nodule", "no mass lesion"),
+}
+
+
+def _fill(rng: np.random.Generator, phrase: str) -> str:
+    return phrase.format(
+        t=f"{rng.uniform(38.1, 39.8):.1f}C", d=int(rng.integers(2, 8)), p=int(rng.integers(2, 5)),
+        k=int(rng.integers(2, 9)), m=int(rng.integers(2, 7)), side=("left", "right")[rng.integers(2)],
+        zone=("lower", "mid", "upper")[rng.integers(3)], ctr=f"{rng.uniform(0.55, 0.65):.2f}",
+        mm=int(rng.integers(6, 19)),
+    )
+
+
+def _typo(rng: np.random.Generator, sentence: str, rate: float = 0.04) -> str:
+    """Swap two neighbouring letters in a few words (real notes are typed in a hurry)."""
+    words = sentence.split(" ")
+    for i, w in enumerate(words):
+        if len(w) > 4 and w.isalpha() and rng.random() < rate:
+            j = int(rng.integers(1, len(w) - 2))
+            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
+    return " ".join(words)
+
+
+def _choice(rng: np.random.Generator, options) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def write_note(rng: np.random.Generator, f: dict[str, bool], patient: dict, visit_date: str, vitals: dict) -> str:
+    """A free-text clinical note: identifiers, complaint, symptoms (with negations), vitals, history, noise."""
+    parts = [
+        f"Patient: {patient['name']}  MRN: {patient['mrn']}  DOB: {patient['dob']}",
+        f"Seen {visit_date} by {_choice(rng, DOCTORS)}.",
+        f"CC: {_choice(rng, COMPLAINTS)}.",
+    ]
+    symptoms = []
+    for syndrome in NOTE_FINDINGS:
+        if f[syndrome]:
+            k = 1 + int(rng.random() < 0.5)
+            symptoms += [_fill(rng, _choice(rng, POSITIVE[syndrome])) for _ in range(k)]
+        elif rng.random() < 0.55:
+            symptoms.append(_choice(rng, NEGATIVE[syndrome]))
+    symptoms += [_fill(rng, _choice(rng, NONSPECIFIC)) for _ in range(int(rng.integers(0, 3)))]
+    order = rng.permutation(len(symptoms))
+    parts.append("HPI: " + "; ".join(symptoms[i] for i in order) + "." if symptoms else "HPI: no new complaints.")
+    parts.append(
+        f"Vitals: T {vitals['temp']:.1f} HR {vitals['hr']} RR {vitals['rr']} SpO2 {vitals['spo2']}% "
+        f"BP {vitals['sbp']}/{vitals['dbp']}."
+    )
+    if patient["history"]:
+        parts.append("PMH: " + ", ".join(patient["history"]) + ".")
+    if patient["smoker"]:
+        parts.append(f"Smoker, {patient['pack_years']} pack-years.")
+    for _ in range(int(rng.integers(0, 4))):
+        parts.insert(int(rng.integers(3, len(parts) + 1)), _choice(rng, IRRELEVANT))
+    return " ".join(_typo(rng, p) for p in parts)
+
+
+def write_report(rng: np.random.Generator, f: dict[str, bool]) -> str:
+    """A hedged, sometimes incomplete radiology report of the image (a shortcut: see the data card)."""
+    lines = [_choice(rng, ("PA chest radiograph.", "AP chest film.", "CXR, single view.", "Chest X-ray PA."))]
+    for finding in IMAGE_FINDINGS:
+        if f[finding]:
+            if rng.random() < 0.85:  # a finding is sometimes missed
+                lines.append(_fill(rng, _choice(rng, REPORT_POSITIVE[finding])).capitalize() + ".")
+        elif rng.random() < 0.5:
+            lines.append(_choice(rng, REPORT_NEGATIVE[finding]).capitalize() + ".")
+    if not any(f[k] for k in IMAGE_FINDINGS) and rng.random() < 0.5:
+        lines.append("No acute cardiopulmonary process.")
+    if rng.random() < 0.3:
+        lines.append("Clinical correlation recommended.")
+    return " ".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ECG: a short single-lead trace (chapter 07 pairs it with the symptom text)
+# --------------------------------------------------------------------------------------------------------------
+def render_ecg(rng: np.random.Generator, hr: int, atrial_fibrillation: bool) -> np.ndarray:
+    """A 5-s lead-II-like trace at 100 Hz in millivolts: P-QRS-T beats, baseline wander, noise."""
+    t = np.arange(ECG_HZ * ECG_SECONDS) / ECG_HZ
+    rr = 60.0 / hr
+    beats, time = [], rng.uniform(0, rr)
+    while time < ECG_SECONDS + 1:
+        beats.append(time)
+        time += rr * (rng.uniform(0.6, 1.4) if atrial_fibrillation else rng.normal(1, 0.02))
+    sig = np.zeros_like(t)
+    for b in beats:
+        if not atrial_fibrillation:
+            sig += 0.15 * np.exp(-((t - b + 0.16) ** 2) / (2 * 0.02**2))  # P wave
+        sig += -0.1 * np.exp(-((t - b + 0.03) ** 2) / (2 * 0.008**2))  # Q
+        sig += 1.1 * np.exp(-((t - b) ** 2) / (2 * 0.01**2))  # R
+        sig += -0.2 * np.exp(-((t - b - 0.03) ** 2) / (2 * 0.01**2))  # S
+        sig += 0.3 * np.exp(-((t - b - 0.25) ** 2) / (2 * 0.04**2))  # T
+    if atrial_fibrillation:
+        sig += 0.05 * np.sin(2 * np.pi * rng.uniform(5, 7) * t + rng.uniform(0, 6.3))  # fibrillatory waves
+    sig += 0.1 * np.sin(2 * np.pi * rng.uniform(0.15, 0.4) * t + rng.uniform(0, 6.3))  # baseline wander
+    sig += rng.normal(0, 0.02, t.shape)
+    return sig.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The cohort
+# --------------------------------------------------------------------------------------------------------------
+def _patient(rng: np.random.Generator, index: int) -> dict:
+    age = int(np.clip(rng.normal(62, 14), 19, 95))
+    birth_year = 2024 - age
+    history = sorted({_choice(rng, HISTORY) for _ in range(int(rng.integers(0, 4)))})
+    return {
+        "patient_id": f"p{index + 1:04d}",
+        "name": f"{_choice(rng, FIRST_NAMES)} {_choice(rng, LAST_NAMES)}",
+        "mrn": f"{rng.integers(10**7, 10**8)}",
+        "dob": f"{birth_year}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}",
+        "age": age,
+        "sex": ("F", "M")[rng.integers(2)],
+        "smoker": bool(rng.random() < 0.3),
+        "pack_years": int(rng.integers(5, 60)),
+        "history": history,
+        "anatomy": {
+            "width": rng.uniform(0.9, 1.08),
+            "height": rng.uniform(0.92, 1.06),
+            "ctr": rng.uniform(0.38, 0.46),
+            "rib_phase": rng.uniform(0, 1),
+            "contrast": rng.uniform(0.85, 1.15),
+        },
+    }
+
+
+def _vitals(rng: np.random.Generator, f: dict[str, bool]) -> dict:
+    temp = rng.normal(38.4, 0.5) if f["infection"] else rng.normal(36.9, 0.35)
+    hr = int(rng.normal(96 if f["infection"] or f["congestion"] else 76, 12))
+    return {
+        "temp": float(temp),
+        "hr": int(np.clip(hr, 45, 160)),
+        "rr": int(np.clip(rng.normal(20 if f["infection"] else 16, 3), 10, 36)),
+        "spo2": int(np.clip(rng.normal(93 if f["opacity"] or f["congestion"] else 97, 2), 80, 100)),
+        "sbp": int(rng.normal(132, 15)),
+        "dbp": int(rng.normal(80, 9)),
+    }
+
+
+def generate_cohort(config: CohortConfig | None = None, progress: bool | None = None) -> dict:
+    """Generate the cohort in memory: rows for the manifest and findings, plus images (uint8) and ECGs (float32).
+
+    Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "images": {id: array}, "ecgs": {id: array}}``.
+    """
+    from tqdm.auto import tqdm
+
+    cfg = config or CohortConfig()
+    cfg.validate()
+    rng = np.random.default_rng(cfg.seed)
+    manifest, findings_rows, images, ecgs = [], [], {}, {}
+    show = cfg.n_patients >= 2000 if progress is None else progress
+    visit_counter = 0
+    for p in tqdm(range(cfg.n_patients), desc="patients", disable=not show):
+        patient = _patient(rng, p)
+        n_visits = int(min(cfg.max_visits, rng.geometric(0.55)))
+        intended = CLASSES[rng.choice(len(CLASSES), p=cfg.class_prior)]
+        # Chronic conditions keep their image finding across visits (so a visit-level split leaks the patient).
+        chronic = {}
+        if intended == "heart_failure" or rng.random() < 0.1:
+            chronic["cardiomegaly"] = True
+        if intended == "lung_mass":
+            chronic["nodule"] = True
+        year, day = 2019 + int(rng.integers(0, 4)), int(rng.integers(1, 200))
+        for v in range(n_visits):
+            if v > 0 and rng.random() < 0.5:  # half of the follow-up visits are for something else
+                intended = CLASSES[rng.choice(len(CLASSES), p=cfg.class_prior)]
+            f = _draw_findings(rng, intended, cfg, chronic)
+            rule = label_from_findings(f)
+            label, noisy = rule, False
+            if rng.random() < cfg.label_noise:
+                label = _choice(rng, [c for c in CLASSES if c != rule])
+                noisy = True
+            visit_counter += 1
+            vid = f"v{visit_counter:05d}"
+            day += int(rng.integers(20, 300))
+            date = np.datetime64(f"{year}-01-01") + np.timedelta64(day, "D")
+            vitals = _vitals(rng, f)
+            images[vid] = render_image(rng, f, patient["anatomy"], cfg.image_size)
+            af = bool((f["congestion"] and rng.random() < 0.4) or rng.random() < 0.05)
+            ecgs[vid] = render_ecg(rng, vitals["hr"], af)
+            manifest.append({
+                "id": vid,
+                "patient_id": patient["patient_id"],
+                "visit": v + 1,
+                "split": "",
+                "image": f"images/{vid}.png",
+                "text": write_note(rng, f, patient, str(date), vitals),
+                "report": write_report(rng, f),
+                "ecg": f"ecg/{vid}.npy",
+                "age": patient["age"] - (2024 - int(str(date)[:4])),
+                "sex": patient["sex"],
+                "label": label,
+            })
+            findings_rows.append({"id": vid, **{k: int(f[k]) for k in (*IMAGE_FINDINGS, *NOTE_FINDINGS)},
+                                  "label_rule": rule, "label_noisy": int(noisy)})
+    # Patient-level split: every visit of a patient lands in the same split.
+    split = split_by_patient(pd.DataFrame(manifest), cfg.split_fractions, cfg.seed)
+    for row, name in zip(manifest, split, strict=True):
+        row["split"] = name
+    return {"manifest": manifest, "findings": findings_rows, "images": images, "ecgs": ecgs, "config": cfg}
+
+
+def _csv_bytes(rows: list[dict], columns: tuple[str, ...]) -> bytes:
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", optimize=False, compress_level=9)
+    return buf.getvalue()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def cohort_files(cohort: dict) -> dict[str, bytes]:
+    """Every file of the cohort folder as bytes, keyed by relative path (the checksum file included)."""
+    files = {
+        "manifest.csv": _csv_bytes(cohort["manifest"], MANIFEST_COLUMNS),
+        "findings.csv": _csv_bytes(cohort["findings"], FINDINGS_COLUMNS),
+    }
+    for vid in sorted(cohort["images"]):
+        files[f"images/{vid}.png"] = _png_bytes(cohort["images"][vid])
+        files[f"ecg/{vid}.npy"] = _npy_bytes(cohort["ecgs"][vid])
+    files[CHECKSUM_FILE] = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    ).encode()
+    return files
+
+
+def read_checksums(folder: str | Path) -> dict[str, str]:
+    """Parse ``SHA256SUMS`` (the ``sha256sum`` format) into {relative path: hex digest}."""
+    path = Path(folder) / CHECKSUM_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the cohort folder has no checksum manifest")
+    sums = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            raise ValueError(f"{path}, line {n}: not a 'sha256  path' line: {line!r}")
+        sums[name] = digest
+    return sums
+
+
+def verify_cohort(folder: str | Path) -> list[str]:
+    """Compare a cohort folder with its SHA256SUMS; return the problems found (empty list = valid)."""
+    folder = Path(folder)
+    problems = []
+    for name, digest in read_checksums(folder).items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: content differs from SHA256SUMS")
+    return problems
+
+
+def write_cohort(out: str | Path, config: CohortConfig | None = None, overwrite: bool = False,
+                 progress: bool | None = None) -> Path:
+    """Generate the cohort and write it to ``out`` (manifest.csv, findings.csv, images/, ecg/, SHA256SUMS).
+
+    Files already in ``out`` that would change are never replaced silently: without ``overwrite=True`` the call
+    stops and names them.
+    """
+    out = Path(out)
+    files = cohort_files(generate_cohort(config, progress=progress))
+    changed = [name for name, data in files.items() if (out / name).exists() and (out / name).read_bytes() != data]
+    if changed and not overwrite:
+        listing = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise FileExistsError(
+            f"{out}: {len(changed)} existing file(s) differ from what this generation makes ({listing}); "
+            "pass overwrite=True (--overwrite) to replace them"
+        )
+    for name, data in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+    return out

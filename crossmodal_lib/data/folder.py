@@ -1,0 +1,171 @@
+"""The course's folder format for multimodal data, shared by the embedded cohort and a learner's own data.
+
+Chapter 01 (the cohort) and chapter 06 (your own data). A dataset is a folder with a ``manifest.csv``::
+
+    id,patient_id,image,text,label[,split][,report][,ecg][,age][,sex][,visit]
+
+``image`` (and ``ecg``) are paths relative to the folder (PNG, JPEG, DICOM ``.dcm`` or ``.npy``); an empty cell means
+the modality is missing for that row. ``text`` is free text in UTF-8; empty means missing. ``split`` is
+train/val/test; when the column is absent, ``split_by_patient`` makes one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("id", "patient_id", "image", "text", "label")
+OPTIONAL_COLUMNS = ("split", "report", "ecg", "age", "sex", "visit")
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".npy")
+
+
+def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
+    """Read and validate ``folder/manifest.csv``; image and ECG paths come back absolute ("" where missing).
+
+    Every problem names the row (its line in the CSV and its id) so it can be fixed in the file.
+    """
+    folder = Path(folder)
+    path = folder / "manifest.csv"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder {folder} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a data folder needs a manifest.csv (see chapter 06)")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: text is not valid UTF-8 ({exc.reason}); re-save the file as UTF-8") from exc
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} is not a well-formed CSV: {exc}") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the column(s) {missing}; required: {list(REQUIRED_COLUMNS)}, found: {list(df.columns)}"
+        )
+    if df.empty:
+        raise ValueError(f"{path} has a header but no rows")
+
+    def where(i: int) -> str:
+        return f"{path.name} line {i + 2} (id {df.at[i, 'id']!r})"
+
+    for col in ("id", "patient_id", "label"):
+        blank = df.index[df[col].str.strip() == ""]
+        if len(blank):
+            raise ValueError(f"{where(blank[0])}: column {col!r} is empty ({len(blank)} row(s) like this)")
+    dup = df.index[df["id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{where(dup[0])}: duplicate id {df.at[dup[0], 'id']!r} (ids must be unique)")
+    if df["label"].nunique() < 2:
+        raise ValueError(f"{path}: every row has the label {df['label'].iloc[0]!r}; a classifier needs >= 2 classes")
+    if "split" in df.columns:
+        bad = df.index[~df["split"].isin(SPLITS)]
+        if len(bad):
+            raise ValueError(f"{where(bad[0])}: split {df.at[bad[0], 'split']!r} is not one of {SPLITS}")
+        per_patient = df.groupby("patient_id")["split"].nunique()
+        crossing = per_patient[per_patient > 1]
+        if len(crossing):
+            pid = crossing.index[0]
+            splits = sorted(df.loc[df["patient_id"] == pid, "split"].unique())
+            raise ValueError(
+                f"{path}: patient {pid!r} appears in several splits {splits}; a patient must stay in one split "
+                f"({len(crossing)} patient(s) like this)"
+            )
+    for col in ("image", "ecg"):
+        if col not in df.columns:
+            continue
+        resolved = []
+        for i, rel in enumerate(df[col].str.strip()):
+            if rel == "":
+                resolved.append("")
+                continue
+            file = (folder / rel).resolve()
+            if col == "image" and file.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueError(f"{where(i)}: image {rel!r} has an unsupported type; use one of {IMAGE_SUFFIXES}")
+            if check_files and not file.is_file():
+                raise FileNotFoundError(f"{where(i)}: {col} file {rel!r} not found in {folder}")
+            resolved.append(str(file))
+        df[col] = resolved
+    return df
+
+
+def load_cohort(folder: str | Path | None = None) -> pd.DataFrame:
+    """The course's embedded cohort (``data/cohort``), loaded with ``load_manifest``; numeric columns typed."""
+    if folder is None:
+        folder = Path(__file__).resolve().parents[2] / "data" / "cohort"
+    df = load_manifest(folder)
+    for col in ("age", "visit"):
+        df[col] = df[col].astype(int)
+    return df
+
+
+def load_findings(folder: str | Path | None = None) -> pd.DataFrame:
+    """The cohort's hidden ground truth per visit (``findings.csv``): for teaching, never a model input."""
+    if folder is None:
+        folder = Path(__file__).resolve().parents[2] / "data" / "cohort"
+    return pd.read_csv(Path(folder) / "findings.csv", dtype={"id": str, "label_rule": str})
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read one image file as a 2-D array (or H×W×C for colour files), in the file's own dtype.
+
+    PNG/JPEG through Pillow, ``.npy`` with ``allow_pickle=False``, DICOM through ``data.dicom.read_dicom``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"image {path} is not a plain numeric .npy array: {exc}") from exc
+    elif suffix == ".dcm":
+        from crossmodal_lib.data.dicom import read_dicom
+
+        array = read_dicom(path)
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+                array = np.asarray(im)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"image {path} is unreadable or corrupt: {exc}") from exc
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(f"image {path} has shape {array.shape}; expected H×W or H×W×C")
+    return array
+
+
+def read_ecg(path: str | Path) -> np.ndarray:
+    """Read one ECG trace saved as ``.npy`` (float32, millivolts, 100 Hz in the cohort)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"ECG file {path} is unreadable: {exc}") from exc
+
+
+def split_by_patient(
+    df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> pd.Series:
+    """Assign train/val/test by patient, so no patient's visits are on both sides (chapter 01)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    if "patient_id" not in df.columns:
+        raise ValueError("split_by_patient needs a 'patient_id' column")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions!r}")
+    if df["patient_id"].nunique() < 3:
+        raise ValueError(f"split_by_patient needs at least 3 patients, found {df['patient_id'].nunique()}")
+    groups = df["patient_id"].to_numpy()
+    idx = np.arange(len(df))
+    train_frac, val_frac, test_frac = fractions
+    rest, test = next(GroupShuffleSplit(n_splits=1, test_size=test_frac, random_state=seed).split(idx, groups=groups))
+    inner = GroupShuffleSplit(n_splits=1, test_size=val_frac / (train_frac + val_frac), random_state=seed)
+    tr, va = next(inner.split(rest, groups=groups[rest]))
+    split = np.empty(len(df), dtype=object)
+    split[rest[tr]], split[rest[va]], split[test] = "train", "val", "test"
+    return pd.Series(split, index=df.index, name="split")
