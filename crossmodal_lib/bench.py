@@ -1,0 +1,480 @@
+"""Benchmarks of the course (``make bench``; chapter 06): timings, the cohort's results, and real data.
+
+``python -m crossmodal_lib.bench [--out DIR]`` writes ``bench.json`` and ``bench.md`` (default ``.bench/``) with
+
+1. the run time of every chapter in fast mode (read from ``.bench/notebook_times.json`` when ``make test`` left
+   one, else measured by executing each notebook with nbclient);
+2. the cohort's image-only / text-only / fusion metrics with confidence intervals (``crossmodal_lib.pipeline``,
+   fast mode, into a temporary folder);
+3. the course's CNN recipe on the real PneumoniaMNIST (28x28 chest radiographs) beside the MedMNIST v2 reference
+   results, when ``../shared/data/real`` is there (:func:`crossmodal_lib.data.corpora.real_data_dir`).
+
+Each part runs in its own Python process: the course pins TensorFlow to one thread (reproducible notebooks),
+while the PneumoniaMNIST benchmark may use more (``--threads``), and TensorFlow fixes its threads at start-up.
+
+The PneumoniaMNIST recipe is ``features.image.build_cnn`` with the course's augmentation plus four training
+choices that make its accuracy stable (see :func:`train_pneumoniamnist`); the decision threshold is chosen on the
+validation split only (:func:`choose_threshold`), never on test labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crossmodal_lib.data.corpora import PNEUMONIAMNIST, default_real_data_dir, real_data_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / ".bench"
+NOTEBOOK_TIMES = "notebook_times.json"
+
+# MedMNIST v2 reference results on PneumoniaMNIST (test split; AUC, ACC). Source: Yang et al., "MedMNIST v2",
+# Scientific Data 10:41 (2023), doi:10.1038/s41597-022-01721-8, and medmnist.com (same table).
+REFERENCE_SOURCE = "MedMNIST v2 (Yang et al., Scientific Data 10:41, 2023), test split"
+PNEUMONIAMNIST_REFERENCE: dict[str, tuple[float, float]] = {
+    "ResNet-18 (28)": (0.944, 0.854),
+    "ResNet-18 (224)": (0.956, 0.864),
+    "ResNet-50 (28)": (0.948, 0.854),
+    "ResNet-50 (224)": (0.962, 0.884),
+    "auto-sklearn": (0.942, 0.855),
+    "AutoKeras": (0.947, 0.878),
+    "Google AutoML Vision": (0.991, 0.946),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# PneumoniaMNIST with the course's CNN
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training choices of the PneumoniaMNIST benchmark (the defaults are the measured recipe)."""
+
+    image_size: int = 64  # 28x28 upsampled to the course's 64x64 (build_cnn's first conv has stride 2)
+    filters: tuple[int, ...] = (16, 32, 64)
+    feature_dim: int = 64
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 2e-3  # peak of a cosine decay to 5 % of it
+    augment_strength: float = 2.0  # times the course's augmentation ranges
+    class_weight: bool = True  # balanced: the model is trained for a 50/50 prior
+    ensemble_last: int = 5  # average the probabilities of the last k epochs (snapshot ensemble)
+
+
+@dataclass
+class SeedResult:
+    """One seed's outcome; ``threshold`` was chosen on the validation split."""
+
+    seed: int
+    test_auc: float
+    test_acc: float
+    test_acc_at_half: float
+    val_auc: float
+    threshold: float
+    train_seconds: float
+    epoch_val_auc: list[float] = field(default_factory=list)
+    epoch_test_acc_at_half: list[float] = field(default_factory=list)
+    val_scores: np.ndarray | None = field(default=None, repr=False)  # the ensembled P(pneumonia); not in JSON
+    test_scores: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        """The result without the score arrays (what ``bench.json`` stores)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("val_scores", "test_scores")}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def choose_threshold(y_val: np.ndarray, p_val: np.ndarray) -> float:
+    """The decision threshold on P(positive), chosen on the validation split only (chapter 06).
+
+    A logistic regression on the logit of the score with balanced class weights (Platt scaling for a 50/50
+    prior); the threshold is where it crosses 1/2. Every validation image contributes, not only the few at the
+    edge of the classes, so the threshold does not jump from epoch to epoch the way the single best cut-off
+    (Youden's J) does on a validation set the model almost separates, and it does not depend on the validation
+    prevalence (74 % pneumonia in PneumoniaMNIST's validation split, 62.5 % in its test split).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y_val = np.asarray(y_val).astype(int)
+    if set(np.unique(y_val)) != {0, 1}:
+        raise ValueError("choose_threshold needs validation labels of both classes (0 and 1)")
+    z = _logit(p_val)[:, None]
+    lr = LogisticRegression(class_weight="balanced", C=1e4).fit(z, y_val)
+    slope, intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    if slope <= 0:
+        raise ValueError("validation scores do not rank the classes (higher score, more negatives)")
+    return float(1.0 / (1.0 + np.exp(intercept / slope)))
+
+
+def load_pneumoniamnist(path: str | os.PathLike | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """PneumoniaMNIST 28x28 from the real-data folder (or ``path``), via ``data.medmnist.load_medmnist``."""
+    from crossmodal_lib.data.corpora import real_data_path
+    from crossmodal_lib.data.medmnist import load_medmnist
+
+    return load_medmnist(real_data_path(PNEUMONIAMNIST) if path is None else path)
+
+
+def train_pneumoniamnist(
+    data: dict[str, dict[str, np.ndarray]],
+    seed: int = 0,
+    recipe: Recipe | None = None,
+) -> SeedResult:
+    """Train the course's CNN on PneumoniaMNIST once; threshold on validation, metrics on test (chapter 06).
+
+    The course's recipe (``build_cnn`` + ``preprocess.augmentation``) with four benchmark choices:
+    balanced class weights, stronger augmentation, a cosine learning-rate decay, and an average of the last
+    epochs' predictions (a snapshot ensemble), which removes most of the epoch-to-epoch swing of the accuracy.
+    Test labels are used only to score the final predictions.
+    """
+    import keras
+    from sklearn.metrics import roc_auc_score
+
+    from crossmodal_lib.features.image import build_cnn
+    from crossmodal_lib.preprocess.image import augmentation, prepare_images
+
+    recipe = recipe or Recipe()
+    if not 1 <= recipe.ensemble_last <= recipe.epochs:
+        raise ValueError(f"ensemble_last must be in 1..epochs ({recipe.epochs}), got {recipe.ensemble_last}")
+    x = {s: prepare_images(data[s]["images"], size=recipe.image_size) for s in ("train", "val", "test")}
+    y = {s: np.asarray(data[s]["labels"]).astype(np.int64).ravel() for s in ("train", "val", "test")}
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    size = recipe.image_size
+    model = build_cnn(
+        input_shape=(size, size, 1),
+        n_classes=2,
+        feature_dim=recipe.feature_dim,
+        seed=seed,
+        filters=recipe.filters,
+    )
+    inputs = keras.Input(shape=(size, size, 1))
+    trainable = keras.Model(inputs, model(augmentation(seed=seed, strength=recipe.augment_strength)(inputs)))
+    steps = int(np.ceil(len(x["train"]) / recipe.batch_size)) * recipe.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps, alpha=0.05)
+    trainable.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    class_weight = None
+    if recipe.class_weight:
+        counts = np.bincount(y["train"], minlength=2)
+        class_weight = {c: float(len(y["train"]) / (2 * counts[c])) for c in range(2)}
+    p_val, p_test, val_auc, acc_half = [], [], [], []
+    for epoch in range(recipe.epochs):
+        trainable.fit(
+            x["train"],
+            y["train"],
+            batch_size=recipe.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
+            class_weight=class_weight,
+        )
+        pv = model.predict(x["val"], batch_size=512, verbose=0)[:, 1]
+        val_auc.append(float(roc_auc_score(y["val"], pv)))
+        pt = model.predict(x["test"], batch_size=512, verbose=0)[:, 1]
+        acc_half.append(float(np.mean((pt >= 0.5) == y["test"])))  # reported, to show the swing; never used
+        if epoch >= recipe.epochs - recipe.ensemble_last:
+            p_val.append(pv)
+            p_test.append(pt)
+    seconds = time.perf_counter() - start
+    pv, pt = np.mean(p_val, axis=0), np.mean(p_test, axis=0)
+    threshold = choose_threshold(y["val"], pv)
+    return SeedResult(
+        seed=seed,
+        test_auc=float(roc_auc_score(y["test"], pt)),
+        test_acc=float(np.mean((pt >= threshold) == y["test"])),
+        test_acc_at_half=float(np.mean((pt >= 0.5) == y["test"])),
+        val_auc=float(roc_auc_score(y["val"], pv)),
+        threshold=threshold,
+        train_seconds=seconds,
+        epoch_val_auc=val_auc,
+        epoch_test_acc_at_half=acc_half,
+        val_scores=pv,
+        test_scores=pt,
+    )
+
+
+def pneumoniamnist_benchmark(
+    seeds: tuple[int, ...] = (0, 1, 2),
+    recipe: Recipe | None = None,
+    path: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> dict:
+    """The recipe over several seeds: per-seed results, mean and spread, beside the MedMNIST v2 references."""
+    recipe = recipe or Recipe()
+    data = load_pneumoniamnist(path)
+    runs = []
+    for seed in seeds:
+        result = train_pneumoniamnist(data, seed=seed, recipe=recipe)
+        runs.append(result)
+        if verbose:
+            print(
+                f"  seed {seed}: test AUC {result.test_auc:.4f}  ACC {result.test_acc:.4f} "
+                f"(threshold {result.threshold:.3f} from val; ACC at 0.5 {result.test_acc_at_half:.4f})  "
+                f"{result.train_seconds:.0f} s",
+                flush=True,
+            )
+
+    def stats(values: list[float]) -> dict[str, float]:
+        a = np.asarray(values, dtype=np.float64)
+        return {
+            "mean": float(a.mean()),
+            "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+            "min": float(a.min()),
+            "max": float(a.max()),
+        }
+
+    return {
+        "dataset": "PneumoniaMNIST 28x28 (train 4708 / val 524 / test 624)",
+        "recipe": asdict(recipe),
+        "seeds": list(seeds),
+        "runs": [r.summary() for r in runs],
+        "test_auc": stats([r.test_auc for r in runs]),
+        "test_acc": stats([r.test_acc for r in runs]),
+        "test_acc_at_half": stats([r.test_acc_at_half for r in runs]),
+        "train_seconds": stats([r.train_seconds for r in runs]),
+        "reference": {k: {"auc": v[0], "acc": v[1]} for k, v in PNEUMONIAMNIST_REFERENCE.items()},
+        "reference_source": REFERENCE_SOURCE,
+    }
+
+
+def reference_table_from_file(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
+    """PneumoniaMNIST rows (AUC, ACC) of the MedMNIST v2 benchmark table ``medmnist_v2_benchmark.md``.
+
+    Used by the tests to check that :data:`PNEUMONIAMNIST_REFERENCE` matches the published table.
+    """
+    rows: dict[str, tuple[float, float]] = {}
+    header: list[str] | None = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| Methods"):
+            header = cells[1:]
+            continue
+        if header is None or not line.startswith("|") or cells[0] == "AUC" or "PneumoniaMNIST" not in header:
+            continue
+        col = 1 + 2 * header.index("PneumoniaMNIST")
+        rows[cells[0]] = (float(cells[col]), float(cells[col + 1]))
+    if not rows:
+        raise ValueError(f"{path} holds no PneumoniaMNIST column")
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Notebook timings and the cohort's pipeline
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def notebook_times(out_dir: Path, notebooks_dir: Path | None = None) -> dict:
+    """Seconds per chapter in fast mode: ``out_dir/notebook_times.json`` if ``make test`` wrote it, else measured.
+
+    Measuring executes each ``notebooks/*.ipynb`` with nbclient (CROSSMODAL_FAST=1, PYTHONHASHSEED=0, nothing
+    written back), the way ``make notebooks`` runs them.
+    """
+    stored = out_dir / NOTEBOOK_TIMES
+    if stored.is_file():
+        times = {str(k): float(v) for k, v in json.loads(stored.read_text(encoding="utf-8")).items()}
+        return {"source": str(stored.name), "seconds": times, "total_seconds": float(sum(times.values()))}
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebooks_dir = notebooks_dir or REPO_ROOT / "notebooks"
+    os.environ["CROSSMODAL_FAST"] = "1"  # the kernels inherit this process's environment
+    os.environ["PYTHONHASHSEED"] = "0"
+    times: dict[str, float] = {}
+    for path in sorted(notebooks_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(notebooks_dir)}}
+        )
+        start = time.perf_counter()
+        client.execute()
+        times[path.name] = time.perf_counter() - start
+        print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
+    return {"source": "executed with nbclient", "seconds": times, "total_seconds": float(sum(times.values()))}
+
+
+def cohort_results(data_dir: Path | None = None) -> dict:
+    """Image-only, text-only and fusion metrics (with CIs) of the course pipeline on the cohort, fast mode."""
+    from crossmodal_lib.course import COHORT_DIR
+    from crossmodal_lib.pipeline import train
+
+    data_dir = data_dir or COHORT_DIR
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = train(data_dir, Path(tmp) / "run", fast=True)
+        seconds = time.perf_counter() - start
+    keep = ("best_fusion", "best_single", "classes", "counts")
+    return {"seconds": seconds, "models": result["models"], **{k: result[k] for k in keep if k in result}}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Report and command line
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def markdown_report(report: dict) -> str:
+    """The benchmark as markdown tables (what ``bench.md`` holds)."""
+    lines = ["# crossmodal_lib benchmark", ""]
+    m = report.get("machine", {})
+    lines += [f"Machine: {m.get('cpus')} CPUs, Python {m.get('python')}, {m.get('platform')}.", ""]
+    nb = report.get("notebooks")
+    lines += ["## Chapters in fast mode (CROSSMODAL_FAST=1)", ""]
+    if isinstance(nb, dict) and "seconds" in nb:
+        lines += [f"Source: {nb['source']}.", "", "| notebook | seconds |", "|---|---:|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in nb["seconds"].items()]
+        lines += [f"| **total** | **{nb['total_seconds']:.1f}** |", ""]
+    else:
+        lines += [f"Skipped: {nb}", ""]
+    co = report.get("cohort")
+    lines += ["## Synthetic cohort: single modalities vs fusion (test split, fast mode)", ""]
+    if isinstance(co, dict) and "models" in co:
+        lines += ["| model | macro ROC-AUC [95% CI] | accuracy |", "|---|---|---:|"]
+        for name, row in co["models"].items():
+            low, high = row.get("roc_auc_ci", [float("nan")] * 2)
+            lines.append(
+                f"| {name} | {row['roc_auc']:.3f} [{low:.3f}, {high:.3f}] | {row.get('accuracy', float('nan')):.3f} |"
+            )
+        lines += ["", f"Pipeline run time: {co['seconds']:.0f} s.", ""]
+    else:
+        lines += [f"Skipped: {co}", ""]
+    pm = report.get("pneumoniamnist")
+    lines += ["## PneumoniaMNIST 28x28 (real data): the course's CNN vs MedMNIST v2", ""]
+    if isinstance(pm, dict) and "runs" in pm:
+        auc, acc, half, sec = pm["test_auc"], pm["test_acc"], pm["test_acc_at_half"], pm["train_seconds"]
+        lines += [
+            "| method | test AUC | test ACC |",
+            "|---|---|---|",
+            f"| **course CNN** (mean ± sd of {len(pm['runs'])} seeds; threshold from val) | "
+            f"**{auc['mean']:.3f} ± {auc['std']:.3f}** | **{acc['mean']:.3f} ± {acc['std']:.3f}** |",
+            f"| course CNN, same runs, ACC at threshold 0.5 (argmax) | {auc['mean']:.3f} ± {auc['std']:.3f} | "
+            f"{half['mean']:.3f} ± {half['std']:.3f} |",
+        ]
+        lines += [f"| {name} | {v['auc']:.3f} | {v['acc']:.3f} |" for name, v in pm["reference"].items()]
+        lines += [
+            "",
+            f"Reference rows: {pm['reference_source']}.",
+            "",
+            "| seed | test AUC | test ACC | threshold (val) | ACC at 0.5 | val AUC | train s |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in pm["runs"]:
+            lines.append(
+                f"| {r['seed']} | {r['test_auc']:.4f} | {r['test_acc']:.4f} | {r['threshold']:.3f} | "
+                f"{r['test_acc_at_half']:.4f} | {r['val_auc']:.4f} | {r['train_seconds']:.0f} |"
+            )
+        lines += [
+            "",
+            f"Training time per seed: {sec['mean']:.0f} s (min {sec['min']:.0f}, max {sec['max']:.0f}) "
+            f"with {pm.get('threads', '?')} TensorFlow thread(s).",
+            "",
+        ]
+    else:
+        lines += [f"Skipped: {pm}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _run_part(part: str, args: argparse.Namespace) -> dict | str:
+    """Run one part in this process (called in a child process by :func:`main`)."""
+    if part == "notebooks":
+        return notebook_times(Path(args.out))
+    if part == "cohort":
+        from crossmodal_lib.course import COHORT_DIR
+
+        if not (COHORT_DIR / "manifest.csv").is_file():
+            return f"no cohort at {COHORT_DIR} (run `make data`)"
+        return cohort_results()
+    if part == "pneumoniamnist":
+        if real_data_dir() is None:
+            return f"real data not found at {default_real_data_dir()} (set CROSSMODAL_REAL_DATA); skipped"
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        tf.config.experimental.enable_op_determinism()
+        result = pneumoniamnist_benchmark(seeds=tuple(args.seeds))
+        result["threads"] = args.threads
+        return result
+    raise ValueError(f"unknown part {part!r}")
+
+
+PARTS = ("notebooks", "cohort", "pneumoniamnist")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m crossmodal_lib.bench [--out DIR] [--parts ...] [--seeds 0 1 2] [--threads 2]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m crossmodal_lib.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: .bench/)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="PneumoniaMNIST seeds")
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads for PneumoniaMNIST")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: run one part, write JSON
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.part:  # child process
+        result = _run_part(args.part, args)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return 0
+    report: dict = {"machine": _machine()}
+    for part in args.parts:
+        print(f"== {part}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            child = Path(tmp) / f"{part}.json"
+            cmd = [
+                sys.executable,
+                "-m",
+                "crossmodal_lib.bench",
+                "--part",
+                part,
+                "--json",
+                str(child),
+                "--out",
+                str(out),
+                "--threads",
+                str(args.threads),
+                "--seeds",
+                *map(str, args.seeds),
+            ]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=REPO_ROOT, check=False)
+            if proc.returncode != 0 or not child.is_file():
+                report[part] = f"failed (exit code {proc.returncode}); see the output above"
+            else:
+                report[part] = json.loads(child.read_text(encoding="utf-8"))
+            print(f"   {part}: {time.perf_counter() - start:.0f} s", flush=True)
+        if isinstance(report[part], str):
+            print(f"   {report[part]}", flush=True)
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    md = markdown_report(report)
+    (out / "bench.md").write_text(md, encoding="utf-8")
+    print(md)
+    failed = [p for p in args.parts if isinstance(report[p], str) and report[p].startswith("failed")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
