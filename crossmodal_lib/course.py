@@ -74,3 +74,78 @@ def setup(seed: int = 0, tensorflow: bool = True) -> Course:
 def show_source(obj: object) -> None:
     """Print the library's own source of ``obj``, so a chapter shows the one copy of the code it teaches."""
     print(inspect.getsource(obj).rstrip())
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the environment check: what was checked, whether it is fine, and how to fix it if not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_environment() -> list[Check]:
+    """Chapter 00's setup check: Python, the packages pyproject.toml asks for, CPU/GPU, the cohort's checksums."""
+    import importlib.metadata as md
+    import platform
+    import sys
+
+    from packaging.requirements import Requirement
+
+    reinstall = "run `make install` (or `pip install -e .`) from the course folder, then restart the kernel"
+    checks = [
+        Check(
+            "python",
+            sys.version_info >= (3, 10),
+            platform.python_version(),
+            "install Python 3.10 or newer and run `make lab` again",
+        )
+    ]
+    for text in md.requires("crossmodal_lib") or []:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue  # another platform's package, or an extra
+        try:
+            version = md.version(req.name)
+        except md.PackageNotFoundError:
+            checks.append(Check(req.name, False, "not installed", reinstall))
+            continue
+        ok = req.specifier.contains(version, prereleases=True)
+        checks.append(Check(req.name, ok, version, "" if ok else f"needs {req.specifier}: {reinstall}"))
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    checks.append(
+        Check("device", True, f"{len(gpus)} GPU(s)" if gpus else "CPU only (the course is made for it)")
+    )
+    from crossmodal_lib.data import verify_cohort
+
+    try:
+        problems = verify_cohort(COHORT_DIR)
+    except FileNotFoundError as exc:
+        problems = [str(exc)]
+    checks.append(
+        Check(
+            "cohort data",
+            not problems,
+            "all files match SHA256SUMS"
+            if not problems
+            else f"{len(problems)} problem(s), e.g. {problems[0]}",
+            "" if not problems else "run `make data` (it regenerates data/cohort and verifies it)",
+        )
+    )
+    return checks
+
+
+def report_environment(checks: list[Check]) -> bool:
+    """Print the checks as a table and what to fix; return True when everything is fine."""
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{'ok ' if c.ok else 'FIX'}  {c.name:<{width}}  {c.detail}")
+    failed = [c for c in checks if not c.ok]
+    for c in failed:
+        print(f"\n-> {c.name}: {c.fix}")
+    return not failed

@@ -35,7 +35,19 @@ IMAGE_SIZES = (32, 64, 128, 256)
 ECG_HZ = 100
 ECG_SECONDS = 5
 SPLITS = ("train", "val", "test")
-MANIFEST_COLUMNS = ("id", "patient_id", "visit", "split", "image", "text", "report", "ecg", "age", "sex", "label")
+MANIFEST_COLUMNS = (
+    "id",
+    "patient_id",
+    "visit",
+    "split",
+    "image",
+    "text",
+    "report",
+    "ecg",
+    "age",
+    "sex",
+    "label",
+)
 FINDINGS_COLUMNS = ("id", *IMAGE_FINDINGS, *NOTE_FINDINGS, "label_rule", "label_noisy")
 CHECKSUM_FILE = "SHA256SUMS"
 
@@ -71,7 +83,11 @@ class CohortConfig:
         fr = self.split_fractions
         if len(fr) != 3 or min(fr) <= 0 or abs(sum(fr) - 1.0) > 1e-9:
             raise ValueError(f"split_fractions must be three positive numbers summing to 1, got {fr!r}")
-        if len(self.class_prior) != len(CLASSES) or min(self.class_prior) < 0 or abs(sum(self.class_prior) - 1) > 1e-9:
+        if (
+            len(self.class_prior) != len(CLASSES)
+            or min(self.class_prior) < 0
+            or abs(sum(self.class_prior) - 1) > 1e-9
+        ):
             raise ValueError(f"class_prior must be {len(CLASSES)} non-negative numbers summing to 1")
 
 
@@ -96,7 +112,9 @@ _DEFINING = {
 }
 
 
-def _draw_findings(rng: np.random.Generator, intended: str, cfg: CohortConfig, chronic: dict) -> dict[str, bool]:
+def _draw_findings(
+    rng: np.random.Generator, intended: str, cfg: CohortConfig, chronic: dict
+) -> dict[str, bool]:
     """Findings for one visit: the intended class's pair of findings, plus distractors.
 
     For every other disease, with probability ``distractor_rate`` the visit carries one half of its pair (the image
@@ -179,62 +197,177 @@ def render_image(rng: np.random.Generator, findings: dict[str, bool], anatomy: d
         img[y0 : y0 + 8, x0 : x0 + 6] = 0.95
     img = gaussian_filter(img, 0.8)
     img = np.clip(img + rng.normal(0, 0.035, img.shape), 0, 1)
-    small = Image.fromarray((img * 255).round().astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR)
+    small = Image.fromarray((img * 255).round().astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
     return np.asarray(small)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Text: clinical notes and radiology reports
 # --------------------------------------------------------------------------------------------------------------
-FIRST_NAMES = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-               "Ahmed", "Fatima", "Wei", "Mei", "Carlos", "Lucia", "Olu", "Amara", "Sven", "Ingrid", "Raj", "Priya")
-LAST_NAMES = ("Smith", "Johnson", "Garcia", "Brown", "Miller", "Davis", "Martinez", "Nguyen", "Okafor", "Kowalski",
-              "Rossi", "Schmidt", "Haddad", "Tanaka", "Patel", "Silva", "Andersson", "O'Brien", "Murphy", "Chen")
+FIRST_NAMES = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "Ahmed",
+    "Fatima",
+    "Wei",
+    "Mei",
+    "Carlos",
+    "Lucia",
+    "Olu",
+    "Amara",
+    "Sven",
+    "Ingrid",
+    "Raj",
+    "Priya",
+)
+LAST_NAMES = (
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Brown",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Nguyen",
+    "Okafor",
+    "Kowalski",
+    "Rossi",
+    "Schmidt",
+    "Haddad",
+    "Tanaka",
+    "Patel",
+    "Silva",
+    "Andersson",
+    "O'Brien",
+    "Murphy",
+    "Chen",
+)
 DOCTORS = ("Dr. A. Patel", "Dr. K. Osei", "Dr. M. Lindqvist", "Dr. R. Alvarez", "Dr. S. Cohen", "Dr. J. Park")
 
 # Each syndrome: phrases when present (synonyms, abbreviations) and when absent (negations).
 POSITIVE = {
     "infection": (
-        "fever to {t}", "febrile since {d} days", "reports chills and rigors", "cough productive of green sputum",
-        "purulent sputum", "high temp overnight", "pyrexia {t} at home", "yellow phlegm",
+        "fever to {t}",
+        "febrile since {d} days",
+        "reports chills and rigors",
+        "cough productive of green sputum",
+        "purulent sputum",
+        "high temp overnight",
+        "pyrexia {t} at home",
+        "yellow phlegm",
     ),
     "congestion": (
-        "sleeps on {p} pillows", "orthopnoea", "PND most nights", "bilateral ankle swelling", "pitting LE edema",
-        "weight up {k} kg this week", "legs swollen", "pedal oedema",
+        "sleeps on {p} pillows",
+        "orthopnoea",
+        "PND most nights",
+        "bilateral ankle swelling",
+        "pitting LE edema",
+        "weight up {k} kg this week",
+        "legs swollen",
+        "pedal oedema",
     ),
     "constitutional": (
-        "unintentional weight loss of {k} kg", "coughing up blood", "haemoptysis x{d} days", "night sweats and wt loss",
-        "lost {k} kg over {m} months", "blood-streaked sputum", "hemoptysis",
+        "unintentional weight loss of {k} kg",
+        "coughing up blood",
+        "haemoptysis x{d} days",
+        "night sweats and wt loss",
+        "lost {k} kg over {m} months",
+        "blood-streaked sputum",
+        "hemoptysis",
     ),
 }
 NEGATIVE = {
     "infection": ("denies fever", "afebrile", "no chills", "no sputum production", "no fevers or rigors"),
     "congestion": ("no orthopnea", "denies leg swelling", "no PND", "no peripheral edema", "weight stable"),
-    "constitutional": ("denies weight loss", "no hemoptysis", "no night sweats", "appetite good, weight stable"),
+    "constitutional": (
+        "denies weight loss",
+        "no hemoptysis",
+        "no night sweats",
+        "appetite good, weight stable",
+    ),
 }
 NONSPECIFIC = (
-    "SOB on exertion", "dry cough", "feels tired", "mild chest tightness", "short of breath", "DOE climbing stairs",
-    "fatigue", "cough for {d} days", "dyspnoea", "intermittent wheeze",
+    "SOB on exertion",
+    "dry cough",
+    "feels tired",
+    "mild chest tightness",
+    "short of breath",
+    "DOE climbing stairs",
+    "fatigue",
+    "cough for {d} days",
+    "dyspnoea",
+    "intermittent wheeze",
 )
-COMPLAINTS = ("shortness of breath", "cough", "feeling unwell", "chest discomfort", "follow-up", "breathlessness",
-              "routine review", "tiredness")
-HISTORY = ("HTN", "T2DM", "COPD", "asthma", "hypercholesterolaemia", "CKD stage 3", "AF", "hypothyroidism",
-           "previous MI", "GERD", "osteoarthritis")
+COMPLAINTS = (
+    "shortness of breath",
+    "cough",
+    "feeling unwell",
+    "chest discomfort",
+    "follow-up",
+    "breathlessness",
+    "routine review",
+    "tiredness",
+)
+HISTORY = (
+    "HTN",
+    "T2DM",
+    "COPD",
+    "asthma",
+    "hypercholesterolaemia",
+    "CKD stage 3",
+    "AF",
+    "hypothyroidism",
+    "previous MI",
+    "GERD",
+    "osteoarthritis",
+)
 IRRELEVANT = (
-    "Daughter present at bedside.", "Discussed flu vaccine.", "Pt asks about parking validation.",
-    "Lives with spouse, independent with ADLs.", "Retired teacher.", "Allergic to penicillin (rash).",
-    "Enjoys gardening.", "Interpreter not required.", "Social work referral declined.", "Dog at home.",
-    "Prefers morning appointments.", "Next of kin updated.",
+    "Daughter present at bedside.",
+    "Discussed flu vaccine.",
+    "Pt asks about parking validation.",
+    "Lives with spouse, independent with ADLs.",
+    "Retired teacher.",
+    "Allergic to penicillin (rash).",
+    "Enjoys gardening.",
+    "Interpreter not required.",
+    "Social work referral declined.",
+    "Dog at home.",
+    "Prefers morning appointments.",
+    "Next of kin updated.",
 )
 REPORT_POSITIVE = {
-    "opacity": ("patchy opacity in the {side} {zone} zone", "airspace shadowing {side} {zone} zone",
-                "{side} {zone} consolidation, could represent infection or atelectasis", "hazy {side} basal opacity"),
-    "cardiomegaly": ("cardiomegaly", "enlarged cardiac silhouette", "heart size increased, CTR about {ctr}",
-                     "cardiac silhouette appears enlarged (AP film)"),
-    "effusion": ("small {side} pleural effusion", "blunting of the {side} costophrenic angle",
-                 "possible small effusion"),
-    "nodule": ("{mm} mm nodule in the {side} {zone} zone", "rounded opacity {side} {zone} zone, ?nodule",
-               "small {side} pulmonary nodule, CT suggested"),
+    "opacity": (
+        "patchy opacity in the {side} {zone} zone",
+        "airspace shadowing {side} {zone} zone",
+        "{side} {zone} consolidation, could represent infection or atelectasis",
+        "hazy {side} basal opacity",
+    ),
+    "cardiomegaly": (
+        "cardiomegaly",
+        "enlarged cardiac silhouette",
+        "heart size increased, CTR about {ctr}",
+        "cardiac silhouette appears enlarged (AP film)",
+    ),
+    "effusion": (
+        "small {side} pleural effusion",
+        "blunting of the {side} costophrenic angle",
+        "possible small effusion",
+    ),
+    "nodule": (
+        "{mm} mm nodule in the {side} {zone} zone",
+        "rounded opacity {side} {zone} zone, ?nodule",
+        "small {side} pulmonary nodule, CT suggested",
+    ),
 }
 REPORT_NEGATIVE = {
     "opacity": ("no focal consolidation", "lungs are clear", "no airspace opacity"),
@@ -246,9 +379,14 @@ REPORT_NEGATIVE = {
 
 def _fill(rng: np.random.Generator, phrase: str) -> str:
     return phrase.format(
-        t=f"{rng.uniform(38.1, 39.8):.1f}C", d=int(rng.integers(2, 8)), p=int(rng.integers(2, 5)),
-        k=int(rng.integers(2, 9)), m=int(rng.integers(2, 7)), side=("left", "right")[rng.integers(2)],
-        zone=("lower", "mid", "upper")[rng.integers(3)], ctr=f"{rng.uniform(0.55, 0.65):.2f}",
+        t=f"{rng.uniform(38.1, 39.8):.1f}C",
+        d=int(rng.integers(2, 8)),
+        p=int(rng.integers(2, 5)),
+        k=int(rng.integers(2, 9)),
+        m=int(rng.integers(2, 7)),
+        side=("left", "right")[rng.integers(2)],
+        zone=("lower", "mid", "upper")[rng.integers(3)],
+        ctr=f"{rng.uniform(0.55, 0.65):.2f}",
         mm=int(rng.integers(6, 19)),
     )
 
@@ -267,7 +405,9 @@ def _choice(rng: np.random.Generator, options) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def write_note(rng: np.random.Generator, f: dict[str, bool], patient: dict, visit_date: str, vitals: dict) -> str:
+def write_note(
+    rng: np.random.Generator, f: dict[str, bool], patient: dict, visit_date: str, vitals: dict
+) -> str:
     """A free-text clinical note: identifiers, complaint, symptoms (with negations), vitals, history, noise."""
     parts = [
         f"Patient: {patient['name']}  MRN: {patient['mrn']}  DOB: {patient['dob']}",
@@ -283,7 +423,9 @@ def write_note(rng: np.random.Generator, f: dict[str, bool], patient: dict, visi
             symptoms.append(_choice(rng, NEGATIVE[syndrome]))
     symptoms += [_fill(rng, _choice(rng, NONSPECIFIC)) for _ in range(int(rng.integers(0, 3)))]
     order = rng.permutation(len(symptoms))
-    parts.append("HPI: " + "; ".join(symptoms[i] for i in order) + "." if symptoms else "HPI: no new complaints.")
+    parts.append(
+        "HPI: " + "; ".join(symptoms[i] for i in order) + "." if symptoms else "HPI: no new complaints."
+    )
     parts.append(
         f"Vitals: T {vitals['temp']:.1f} HR {vitals['hr']} RR {vitals['rr']} SpO2 {vitals['spo2']}% "
         f"BP {vitals['sbp']}/{vitals['dbp']}."
@@ -420,21 +562,29 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
             images[vid] = render_image(rng, f, patient["anatomy"], cfg.image_size)
             af = bool((f["congestion"] and rng.random() < 0.4) or rng.random() < 0.05)
             ecgs[vid] = render_ecg(rng, vitals["hr"], af)
-            manifest.append({
-                "id": vid,
-                "patient_id": patient["patient_id"],
-                "visit": v + 1,
-                "split": "",
-                "image": f"images/{vid}.png",
-                "text": write_note(rng, f, patient, str(date), vitals),
-                "report": write_report(rng, f),
-                "ecg": f"ecg/{vid}.npy",
-                "age": patient["age"] - (2024 - int(str(date)[:4])),
-                "sex": patient["sex"],
-                "label": label,
-            })
-            findings_rows.append({"id": vid, **{k: int(f[k]) for k in (*IMAGE_FINDINGS, *NOTE_FINDINGS)},
-                                  "label_rule": rule, "label_noisy": int(noisy)})
+            manifest.append(
+                {
+                    "id": vid,
+                    "patient_id": patient["patient_id"],
+                    "visit": v + 1,
+                    "split": "",
+                    "image": f"images/{vid}.png",
+                    "text": write_note(rng, f, patient, str(date), vitals),
+                    "report": write_report(rng, f),
+                    "ecg": f"ecg/{vid}.npy",
+                    "age": patient["age"] - (2024 - int(str(date)[:4])),
+                    "sex": patient["sex"],
+                    "label": label,
+                }
+            )
+            findings_rows.append(
+                {
+                    "id": vid,
+                    **{k: int(f[k]) for k in (*IMAGE_FINDINGS, *NOTE_FINDINGS)},
+                    "label_rule": rule,
+                    "label_noisy": int(noisy),
+                }
+            )
     # Patient-level split: every visit of a patient lands in the same split.
     split = split_by_patient(pd.DataFrame(manifest), cfg.split_fractions, cfg.seed)
     for row, name in zip(manifest, split, strict=True):
@@ -504,8 +654,9 @@ def verify_cohort(folder: str | Path) -> list[str]:
     return problems
 
 
-def write_cohort(out: str | Path, config: CohortConfig | None = None, overwrite: bool = False,
-                 progress: bool | None = None) -> Path:
+def write_cohort(
+    out: str | Path, config: CohortConfig | None = None, overwrite: bool = False, progress: bool | None = None
+) -> Path:
     """Generate the cohort and write it to ``out`` (manifest.csv, findings.csv, images/, ecg/, SHA256SUMS).
 
     Files already in ``out`` that would change are never replaced silently: without ``overwrite=True`` the call
@@ -513,7 +664,9 @@ def write_cohort(out: str | Path, config: CohortConfig | None = None, overwrite:
     """
     out = Path(out)
     files = cohort_files(generate_cohort(config, progress=progress))
-    changed = [name for name, data in files.items() if (out / name).exists() and (out / name).read_bytes() != data]
+    changed = [
+        name for name, data in files.items() if (out / name).exists() and (out / name).read_bytes() != data
+    ]
     if changed and not overwrite:
         listing = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise FileExistsError(
@@ -526,3 +679,31 @@ def write_cohort(out: str | Path, config: CohortConfig | None = None, overwrite:
         if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)
     return out
+
+
+def save_sample_figure(folder: str | Path, path: str | Path, per_class: int = 4) -> Path:
+    """The data card's figure: a few images per class with the start of their note (``data/cohort_samples.png``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crossmodal_lib.data.folder import load_manifest, read_image
+
+    df = load_manifest(folder)
+    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(2.6 * per_class, 2.9 * len(CLASSES)))
+    for r, label in enumerate(CLASSES):
+        rows = df[df["label"] == label].head(per_class)
+        for c, (_, row) in enumerate(rows.iterrows()):
+            ax = axes[r, c]
+            ax.imshow(read_image(row["image"]), cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"{row['id']} · {label}", fontsize=8)
+            hpi = row["text"].split("HPI: ")[-1][:70]
+            ax.set_xlabel("\n".join(hpi[i : i + 35] for i in range(0, len(hpi), 35)), fontsize=6.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Synthetic cohort: sample images and notes (HPI excerpt) per label", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)

@@ -37,7 +37,9 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: text is not valid UTF-8 ({exc.reason}); re-save the file as UTF-8") from exc
+        raise ValueError(
+            f"{path}, line {line}: text is not valid UTF-8 ({exc.reason}); re-save the file as UTF-8"
+        ) from exc
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} is not a well-formed CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -59,7 +61,9 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
     if len(dup):
         raise ValueError(f"{where(dup[0])}: duplicate id {df.at[dup[0], 'id']!r} (ids must be unique)")
     if df["label"].nunique() < 2:
-        raise ValueError(f"{path}: every row has the label {df['label'].iloc[0]!r}; a classifier needs >= 2 classes")
+        raise ValueError(
+            f"{path}: every row has the label {df['label'].iloc[0]!r}; a classifier needs >= 2 classes"
+        )
     if "split" in df.columns:
         bad = df.index[~df["split"].isin(SPLITS)]
         if len(bad):
@@ -83,7 +87,9 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
                 continue
             file = (folder / rel).resolve()
             if col == "image" and file.suffix.lower() not in IMAGE_SUFFIXES:
-                raise ValueError(f"{where(i)}: image {rel!r} has an unsupported type; use one of {IMAGE_SUFFIXES}")
+                raise ValueError(
+                    f"{where(i)}: image {rel!r} has an unsupported type; use one of {IMAGE_SUFFIXES}"
+                )
             if check_files and not file.is_file():
                 raise FileNotFoundError(f"{where(i)}: {col} file {rel!r} not found in {folder}")
             resolved.append(str(file))
@@ -163,7 +169,9 @@ def split_by_patient(
     groups = df["patient_id"].to_numpy()
     idx = np.arange(len(df))
     train_frac, val_frac, test_frac = fractions
-    rest, test = next(GroupShuffleSplit(n_splits=1, test_size=test_frac, random_state=seed).split(idx, groups=groups))
+    rest, test = next(
+        GroupShuffleSplit(n_splits=1, test_size=test_frac, random_state=seed).split(idx, groups=groups)
+    )
     inner = GroupShuffleSplit(n_splits=1, test_size=val_frac / (train_frac + val_frac), random_state=seed)
     tr, va = next(inner.split(rest, groups=groups[rest]))
     split = np.empty(len(df), dtype=object)

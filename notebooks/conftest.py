@@ -1,0 +1,28 @@
+"""Prints how long each notebook took under nbval, and keeps the figures for `make bench`."""
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+_seconds: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _seconds[path] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _seconds:
+        return
+    terminalreporter.section("notebook run times (fast mode)")
+    for path, secs in sorted(_seconds.items()):
+        terminalreporter.write_line(f"{secs:7.1f} s  {path}")
+    total = sum(_seconds.values())
+    terminalreporter.write_line(f"{total:7.1f} s  total (cell time; kernel start-up not included)")
+    out = Path(__file__).resolve().parent.parent / ".bench"
+    out.mkdir(exist_ok=True)
+    record = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": dict(sorted(_seconds.items()))}
+    (out / "notebook_times.json").write_text(json.dumps(record, indent=2))
