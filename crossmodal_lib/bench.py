@@ -70,6 +70,8 @@ class Recipe:
     augment_strength: float = 2.0  # times the course's augmentation ranges
     class_weight: bool = True  # balanced: the model is trained for a 50/50 prior
     ensemble_last: int = 5  # average the probabilities of the last k epochs (snapshot ensemble)
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay when > 0
+    tta: bool = False  # test-time augmentation: also predict 4 copies shifted by 2 pixels, average
 
 
 @dataclass
@@ -128,6 +130,14 @@ def load_pneumoniamnist(path: str | os.PathLike | None = None) -> dict[str, dict
     return load_medmnist(real_data_path(PNEUMONIAMNIST) if path is None else path)
 
 
+def _predict(model, x: np.ndarray, tta: bool) -> np.ndarray:
+    """P(positive) for images ``x``; with ``tta``, the mean over ``x`` and four copies shifted by 2 pixels."""
+    views = [x]
+    if tta:
+        views += [np.roll(x, shift, axis=axis) for axis in (1, 2) for shift in (-2, 2)]
+    return np.mean([model.predict(v, batch_size=512, verbose=0)[:, 1] for v in views], axis=0)
+
+
 def train_pneumoniamnist(
     data: dict[str, dict[str, np.ndarray]],
     seed: int = 0,
@@ -165,7 +175,11 @@ def train_pneumoniamnist(
     trainable = keras.Model(inputs, model(augmentation(seed=seed, strength=recipe.augment_strength)(inputs)))
     steps = int(np.ceil(len(x["train"]) / recipe.batch_size)) * recipe.epochs
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps, alpha=0.05)
-    trainable.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    if recipe.weight_decay > 0:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(schedule)
+    trainable.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     class_weight = None
     if recipe.class_weight:
         counts = np.bincount(y["train"], minlength=2)
@@ -181,11 +195,12 @@ def train_pneumoniamnist(
             verbose=0,
             class_weight=class_weight,
         )
-        pv = model.predict(x["val"], batch_size=512, verbose=0)[:, 1]
+        ensembled = epoch >= recipe.epochs - recipe.ensemble_last
+        pv = _predict(model, x["val"], recipe.tta and ensembled)
         val_auc.append(float(roc_auc_score(y["val"], pv)))
-        pt = model.predict(x["test"], batch_size=512, verbose=0)[:, 1]
+        pt = _predict(model, x["test"], recipe.tta and ensembled)
         acc_half.append(float(np.mean((pt >= 0.5) == y["test"])))  # reported, to show the swing; never used
-        if epoch >= recipe.epochs - recipe.ensemble_last:
+        if ensembled:
             p_val.append(pv)
             p_test.append(pt)
     seconds = time.perf_counter() - start

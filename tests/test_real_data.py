@@ -244,3 +244,23 @@ def test_reference_rows_match_the_published_table(real):
     from crossmodal_lib.bench import PNEUMONIAMNIST_REFERENCE, reference_table_from_file
 
     assert reference_table_from_file(real / "medmnist_v2_benchmark.md") == PNEUMONIAMNIST_REFERENCE
+
+
+@pytest.mark.real
+def test_pneumoniamnist_short_run_with_validation_threshold(real):
+    """A short version of `make bench`'s benchmark: one seed, 8 epochs (the full one: 3 seeds, 20 epochs)."""
+    from sklearn.metrics import roc_auc_score
+
+    from crossmodal_lib.bench import Recipe, choose_threshold, load_pneumoniamnist, train_pneumoniamnist
+
+    data = load_pneumoniamnist()
+    result = train_pneumoniamnist(data, seed=0, recipe=Recipe(epochs=8, ensemble_last=3))
+    y_val, y_test = data["val"]["labels"], data["test"]["labels"]
+    # The threshold is a function of the validation labels and scores alone ...
+    assert result.threshold == choose_threshold(y_val, result.val_scores)
+    assert 0.0 < result.threshold < 1.0
+    # ... and the reported metrics are the test scores at that threshold.
+    assert result.test_auc == pytest.approx(roc_auc_score(y_test, result.test_scores))
+    assert result.test_acc == pytest.approx(np.mean((result.test_scores >= result.threshold) == y_test))
+    assert result.test_auc >= 0.95
+    assert result.test_acc >= 0.85

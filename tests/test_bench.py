@@ -1,0 +1,94 @@
+"""The benchmark's command line and report (crossmodal_lib.bench), without training anything."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crossmodal_lib import bench
+
+
+def _fake_report() -> dict:
+    run = {
+        "seed": 0,
+        "test_auc": 0.97,
+        "test_acc": 0.91,
+        "test_acc_at_half": 0.88,
+        "val_auc": 0.99,
+        "threshold": 0.2,
+        "train_seconds": 100.0,
+    }
+    stats = {"mean": 0.9, "std": 0.01, "min": 0.89, "max": 0.91}
+    return {
+        "machine": {"cpus": 2, "python": "3.11", "platform": "Linux"},
+        "notebooks": {"source": "test", "seconds": {"01_x.ipynb": 12.5}, "total_seconds": 12.5},
+        "cohort": {
+            "seconds": 60.0,
+            "models": {"image only": {"roc_auc": 0.7, "roc_auc_ci": [0.65, 0.75], "accuracy": 0.5}},
+        },
+        "pneumoniamnist": {
+            "runs": [run],
+            "test_auc": stats,
+            "test_acc": stats,
+            "test_acc_at_half": stats,
+            "train_seconds": {"mean": 100.0, "std": 0.0, "min": 100.0, "max": 100.0},
+            "reference": {k: {"auc": a, "acc": b} for k, (a, b) in bench.PNEUMONIAMNIST_REFERENCE.items()},
+            "reference_source": bench.REFERENCE_SOURCE,
+            "threads": 2,
+        },
+    }
+
+
+def test_markdown_report_has_every_part():
+    md = bench.markdown_report(_fake_report())
+    assert "| 01_x.ipynb | 12.5 |" in md and "**total**" in md
+    assert "| image only | 0.700 [0.650, 0.750] | 0.500 |" in md
+    assert "| Google AutoML Vision | 0.991 | 0.946 |" in md and "| ResNet-18 (28) | 0.944 | 0.854 |" in md
+    assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 |" in md
+
+
+def test_markdown_report_says_what_was_skipped():
+    md = bench.markdown_report(
+        {"machine": {}, "notebooks": "no notebooks", "cohort": "no cohort", "pneumoniamnist": "x"}
+    )
+    assert md.count("Skipped:") == 3
+
+
+def test_reference_rows_are_the_published_ones():
+    ref = bench.PNEUMONIAMNIST_REFERENCE
+    assert ref["ResNet-18 (28)"] == (0.944, 0.854) and ref["ResNet-50 (28)"] == (0.948, 0.854)
+    assert ref["AutoKeras"] == (0.947, 0.878) and ref["Google AutoML Vision"] == (0.991, 0.946)
+
+
+def test_reference_table_parser(tmp_path):
+    md = tmp_path / "t.md"
+    md.write_text(
+        "## part 1\n| Methods | PathMNIST | PneumoniaMNIST |\n| AUC | ACC | AUC | ACC |\n"
+        "| ResNet-18 (28) | 0.983 | 0.907 | 0.944 | 0.854 |\n## part 2\n| Methods | BloodMNIST |\n"
+        "| ResNet-18 (28) | 0.998 | 0.958 |\n"
+    )
+    assert bench.reference_table_from_file(md) == {"ResNet-18 (28)": (0.944, 0.854)}
+
+
+def test_cli_uses_stored_notebook_times_and_skips_missing_real_data(tmp_path, monkeypatch):
+    (tmp_path / "notebook_times.json").write_text(
+        json.dumps(
+            {"measured_at": "2026-01-01T00:00:00", "seconds": {"notebooks/01_a.ipynb": 10.0, "b": 5.5}}
+        )
+    )
+    monkeypatch.setenv("CROSSMODAL_REAL_DATA", str(tmp_path / "none"))
+    assert bench.main(["--out", str(tmp_path), "--parts", "notebooks", "pneumoniamnist"]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["notebooks"]["total_seconds"] == pytest.approx(15.5)
+    assert "real data not found" in report["pneumoniamnist"]
+    md = (tmp_path / "bench.md").read_text()
+    assert "| notebooks/01_a.ipynb | 10.0 |" in md and "Skipped: real data not found" in md
+
+
+def test_choose_threshold_refuses_inverted_scores():
+    import numpy as np
+
+    y = np.r_[np.zeros(50, int), np.ones(50, int)]
+    with pytest.raises(ValueError, match="do not rank"):
+        bench.choose_threshold(y, np.r_[np.full(50, 0.9), np.full(50, 0.1)] + np.linspace(0, 0.01, 100))
