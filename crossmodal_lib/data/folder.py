@@ -11,6 +11,7 @@ train/val/test; when the column is absent, ``split_by_patient`` makes one.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,16 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
         raise FileNotFoundError(f"data folder {folder} does not exist")
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: a data folder needs a manifest.csv (see chapter 06)")
+    raw = path.read_bytes()
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise ValueError(
             f"{path}, line {line}: text is not valid UTF-8 ({exc.reason}); re-save the file as UTF-8"
         ) from exc
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} is not a well-formed CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]

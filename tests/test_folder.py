@@ -1,0 +1,133 @@
+"""The folder format: every bad input a new user could bring gets an error naming the row and the problem."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crossmodal_lib.__main__ import main
+from crossmodal_lib.data import load_manifest, read_image, split_by_patient
+
+
+@pytest.fixture()
+def folder(tiny_cohort, tmp_path):
+    """A private copy of the tiny cohort that a test may break."""
+    return shutil.copytree(tiny_cohort, tmp_path / "data")
+
+
+def rewrite(folder, edit):
+    df = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    edit(df)
+    df.to_csv(folder / "manifest.csv", index=False)
+
+
+def test_loads_and_resolves_paths(folder):
+    df = load_manifest(folder)
+    assert len(df) > 12 and df["image"].map(lambda p: p.startswith(str(folder))).all()
+    assert read_image(df["image"].iloc[0]).shape == (32, 32)
+
+
+def test_missing_folder_and_manifest(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_manifest(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="needs a manifest.csv"):
+        load_manifest(tmp_path)
+
+
+def test_wrong_columns(folder):
+    def rename(df):
+        df.columns = ["note" if c == "text" else c for c in df.columns]
+
+    rewrite(folder, rename)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['text'\]"):
+        load_manifest(folder)
+
+
+def test_duplicate_ids(folder):
+    def dup(df):
+        df.loc[1, "id"] = df.loc[0, "id"]
+
+    rewrite(folder, dup)
+    with pytest.raises(ValueError, match=r"line 3 .*duplicate id"):
+        load_manifest(folder)
+
+
+def test_patient_in_two_splits(folder):
+    def cross(df):
+        first = df["patient_id"].value_counts().index[0]
+        rows = df.index[df["patient_id"] == first]
+        df.loc[rows[0], "split"], df.loc[rows[1], "split"] = "train", "test"
+
+    rewrite(folder, cross)
+    with pytest.raises(ValueError, match="appears in several splits"):
+        load_manifest(folder)
+
+
+def test_unknown_split_and_single_class(folder):
+    rewrite(folder, lambda df: df.__setitem__("split", "training"))
+    with pytest.raises(ValueError, match=r"split 'training' is not one of"):
+        load_manifest(folder)
+    rewrite(folder, lambda df: (df.__setitem__("split", "train"), df.__setitem__("label", "normal")))
+    with pytest.raises(ValueError, match="needs >= 2 classes"):
+        load_manifest(folder)
+
+
+def test_missing_image_file_names_the_row(folder):
+    df = load_manifest(folder)
+    (folder / "images" / f"{df['id'].iloc[2]}.png").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"line 4 \(id '{df['id'].iloc[2]}'\): image file"):
+        load_manifest(folder)
+
+
+def test_corrupt_and_unsupported_images(folder, tmp_path):
+    bad = folder / "images" / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match="unreadable or corrupt"):
+        read_image(bad)
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a plain numeric"):
+        read_image(pickled)
+    rewrite(folder, lambda df: df.__setitem__("image", "images/x.gif"))
+    with pytest.raises(ValueError, match="unsupported type"):
+        load_manifest(folder)
+
+
+def test_non_utf8_text(folder):
+    path = folder / "manifest.csv"
+    path.write_bytes(path.read_bytes().replace(b"Patient:", "Patiént:".encode("latin-1"), 1))
+    with pytest.raises(ValueError, match=r"line 2: text is not valid UTF-8"):
+        load_manifest(folder)
+
+
+def test_empty_cells_mean_missing_modality(folder):
+    def blank(df):
+        df.loc[0, "image"] = ""
+        df.loc[1, "text"] = ""
+
+    rewrite(folder, blank)
+    df = load_manifest(folder)
+    assert df.loc[0, "image"] == "" and df.loc[1, "text"] == ""
+
+
+def test_split_by_patient_keeps_patients_together(folder):
+    df = load_manifest(folder).drop(columns="split")
+    split = split_by_patient(df, seed=1)
+    assert set(split) <= {"train", "val", "test"} and (split == "train").any()
+    assert (df.assign(split=split).groupby("patient_id")["split"].nunique() == 1).all()
+    assert split.equals(split_by_patient(df, seed=1))
+    with pytest.raises(ValueError, match="fractions"):
+        split_by_patient(df, fractions=(0.5, 0.5, 0.5))
+
+
+def test_cli_generate_verify_and_bad_parameters(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["generate", "--out", str(out), "--n", "3", "--image-size", "32"]) == 0
+    assert main(["verify", str(out)]) == 0
+    (out / "findings.csv").write_text("edited")
+    assert main(["verify", str(out)]) == 1
+    assert main(["generate", "--out", str(out), "--n", "3", "--image-size", "32"]) == 2
+    assert "differ from what this generation makes" in capsys.readouterr().err
+    assert main(["generate", "--out", str(tmp_path / "d"), "--image-size", "50"]) == 2
+    assert "image_size must be one of" in capsys.readouterr().err
