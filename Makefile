@@ -12,7 +12,8 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Root gets --allow-root so `make lab` works in containers and on classroom servers run as root.
-LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_FLAGS ?=
 JOBS ?= 2
 
 # Same environment for tests and for re-executing notebooks, so stored outputs are what the tests see.
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 lab: install
-	$(BIN)/jupyter lab notebooks/00_welcome.ipynb $(LAB_FLAGS)
+	$(BIN)/jupyter lab notebooks/00_welcome.ipynb $(ROOT_FLAG) $(LAB_FLAGS)
 
 lint: install
 	$(BIN)/ruff check crossmodal_lib tests notebooks
