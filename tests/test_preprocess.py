@@ -127,6 +127,7 @@ def test_case_punctuation_abbreviations_stopwords():
         "hypertension",
     ]
     assert tokenize("Pedal oedema") == tokenize("pedal edema")
+    assert tokenize("Haemoptysis x3 days, SpO2 91%") == ["hemoptysis", "days", "spo2"]
     assert all(t == t.lower() for t in tokens)
 
 

@@ -5,7 +5,7 @@
 1. case and accents: ``gensim.utils.deaccent`` and ``str.lower``;
 2. clauses: the note is cut at sentence punctuation (. ; : ! ? and line breaks); a clause is the scope of a negation;
 3. words: ``gensim.parsing.preprocessing.strip_punctuation`` and ``strip_multiple_whitespaces``, then tokens that
-   start with a digit and one-letter tokens are dropped (vitals such as "T 38.9" lose their number: a bag of
+   start with a digit, counts such as "x3" and one-letter tokens are dropped (vitals such as "T 38.9" lose their number: a bag of
    words cannot use it);
 4. abbreviations and spellings: ``ABBREVIATIONS`` maps "sob" to "shortness of breath", "oedema" to "edema" ...;
 5. negation (NegEx-light): after a cue such as "no", "denies" or "without", every following word of the clause
@@ -104,7 +104,8 @@ def _words(clause: str) -> list[str]:
     """Words of one clause: punctuation removed (gensim), numbers and one-letter tokens dropped, abbreviations out."""
     words = []
     for word in strip_multiple_whitespaces(strip_punctuation(clause)).split():
-        if len(word) < 2 or word[0].isdigit():  # "38", "9c" (from "38.9c") dropped; "spo2" stays
+        # Dropped: one letter, numbers ("38", "9c" from "38.9c") and counts ("x3" in "cough x3 days"); "spo2" stays.
+        if len(word) < 2 or word[0].isdigit() or (word[0] == "x" and word[1:].isdigit()):
             continue
         words.extend(ABBREVIATIONS.get(word, word).split())
     return words
