@@ -1,0 +1,411 @@
+"""Chapter 05: evaluating the models on the held-out test split.
+
+Every metric is scikit-learn's (no hand-written ROC): the article's accuracy, precision and recall, plus F1,
+ROC-AUC and PR-AUC per class and macro-averaged, the confusion matrix, calibration curves, bootstrap confidence
+intervals, and a modality ablation. The plot helpers return matplotlib Axes.
+
+Everything here works on predicted probabilities ``proba`` of shape (n, n_classes) and integer labels ``y`` of
+shape (n,), whatever model made them; this module never imports ``fusion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "METRICS",
+    "bootstrap_ci",
+    "calibration_table",
+    "check_predictions",
+    "classification_metrics",
+    "confusion",
+    "macro_pr_auc",
+    "macro_roc_auc",
+    "metrics_table",
+    "modality_ablation",
+    "per_class_metrics",
+    "plot_calibration",
+    "plot_confusion_matrix",
+    "plot_metric_ci",
+    "plot_roc_curves",
+]
+
+#: The columns of :func:`classification_metrics` (and of :func:`metrics_table`), in order.
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier")
+
+
+def check_predictions(y_true: object, proba: object, name: str = "proba") -> tuple[np.ndarray, np.ndarray]:
+    """Return (y, proba) as arrays after checking shapes, labels and values (chapter 05)."""
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D class indices, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y_true must hold integer class indices, got dtype {y.dtype}")
+    if p.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows, classes), got shape {p.shape}")
+    if p.shape[0] != y.shape[0]:
+        raise ValueError(f"y_true has {y.shape[0]} rows but {name} has {p.shape[0]}")
+    if p.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} has {int((~np.isfinite(p)).sum())} NaN or infinite values")
+    if p.min() < 0 or p.max() > 1 + 1e-6:
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1], got values in [{p.min():.3g}, {p.max():.3g}]"
+        )
+    if y.min() < 0 or y.max() >= p.shape[1]:
+        raise ValueError(f"y_true has labels outside 0..{p.shape[1] - 1}")
+    return y.astype(np.int64), p
+
+
+def _onehot(y: np.ndarray, n_classes: int) -> np.ndarray:
+    from sklearn.preprocessing import label_binarize
+
+    return label_binarize(y, classes=np.arange(n_classes)) if n_classes > 2 else np.eye(2, dtype=int)[y]
+
+
+def macro_roc_auc(y_true: object, proba: object) -> float:
+    """Macro-averaged one-vs-rest ROC-AUC (``sklearn.metrics.roc_auc_score``); every class must occur in y_true."""
+    from sklearn.metrics import roc_auc_score
+
+    y, p = check_predictions(y_true, proba)
+    missing = sorted(set(range(p.shape[1])) - set(np.unique(y).tolist()))
+    if missing:
+        raise ValueError(f"ROC-AUC needs every class in y_true; classes {missing} are absent")
+    return float(roc_auc_score(_onehot(y, p.shape[1]), p, average="macro"))
+
+
+def macro_pr_auc(y_true: object, proba: object) -> float:
+    """Macro-averaged one-vs-rest PR-AUC (``sklearn.metrics.average_precision_score``)."""
+    from sklearn.metrics import average_precision_score
+
+    y, p = check_predictions(y_true, proba)
+    return float(average_precision_score(_onehot(y, p.shape[1]), p, average="macro"))
+
+
+def classification_metrics(y_true: object, proba: object) -> dict[str, float]:
+    """The headline metrics of one model, all from scikit-learn (chapter 05).
+
+    accuracy, precision, recall, f1 (macro averages over classes of the arg-max prediction), roc_auc and
+    pr_auc (macro one-vs-rest on the probabilities), brier (multiclass Brier score, lower is better).
+    """
+    from sklearn.metrics import accuracy_score, brier_score_loss, precision_recall_fscore_support
+
+    y, p = check_predictions(y_true, proba)
+    labels = np.arange(p.shape[1])
+    y_pred = p.argmax(axis=1)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y, y_pred)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "roc_auc": macro_roc_auc(y, p),
+        "pr_auc": macro_pr_auc(y, p),
+        "brier": float(brier_score_loss(y, p, labels=labels)),
+    }
+
+
+def per_class_metrics(y_true: object, proba: object, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Precision, recall, F1, ROC-AUC, PR-AUC and support per class, one row each (chapter 05)."""
+    from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
+    y, p = check_predictions(y_true, proba)
+    n_classes = p.shape[1]
+    classes = list(classes) if classes is not None else [str(k) for k in range(n_classes)]
+    if len(classes) != n_classes:
+        raise ValueError(f"{len(classes)} class names for {n_classes} probability columns")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, p.argmax(axis=1), labels=np.arange(n_classes), zero_division=0
+    )
+    onehot = _onehot(y, n_classes)
+    present = onehot.sum(axis=0) > 0
+    roc = np.full(n_classes, np.nan)
+    roc[present] = roc_auc_score(onehot[:, present], p[:, present], average=None)
+    pr = np.full(n_classes, np.nan)
+    pr[present] = average_precision_score(onehot[:, present], p[:, present], average=None)
+    return pd.DataFrame(
+        {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "roc_auc": roc,
+            "pr_auc": pr,
+            "support": support,
+        },
+        index=pd.Index(classes, name="class"),
+    )
+
+
+def confusion(y_true: object, proba: object, normalize: str | None = None) -> np.ndarray:
+    """``sklearn.metrics.confusion_matrix`` of the arg-max prediction; rows = true class, columns = predicted."""
+    from sklearn.metrics import confusion_matrix
+
+    y, p = check_predictions(y_true, proba)
+    return confusion_matrix(y, p.argmax(axis=1), labels=np.arange(p.shape[1]), normalize=normalize)
+
+
+def calibration_table(
+    y_true: object,
+    proba: object,
+    classes: Sequence[str] | None = None,
+    n_bins: int = 5,
+    strategy: str = "quantile",
+) -> pd.DataFrame:
+    """One-vs-rest calibration curves (``sklearn.calibration.calibration_curve``) as a long table.
+
+    Columns: class, mean_predicted (the bin's mean probability), observed (the bin's fraction of positives).
+    A calibrated model has observed ≈ mean_predicted.
+    """
+    from sklearn.calibration import calibration_curve
+
+    y, p = check_predictions(y_true, proba)
+    classes = list(classes) if classes is not None else [str(k) for k in range(p.shape[1])]
+    rows = []
+    for k, name in enumerate(classes):
+        observed, predicted = calibration_curve(y == k, p[:, k], n_bins=n_bins, strategy=strategy)
+        rows += [
+            {"class": name, "mean_predicted": a, "observed": b}
+            for a, b in zip(predicted, observed, strict=True)
+        ]
+    return pd.DataFrame(rows)
+
+
+def _resample_indices(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:
+    if groups is None:
+        return rng.integers(0, n, size=n)
+    unique, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
+    chosen = rng.integers(0, len(unique), size=len(unique))
+    return np.concatenate([members[g] for g in chosen])
+
+
+def bootstrap_ci(
+    y_true: object,
+    proba: object,
+    metric: Callable[[np.ndarray, np.ndarray], float] = macro_roc_auc,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    groups: object | None = None,
+) -> dict[str, float]:
+    """A percentile bootstrap confidence interval for ``metric(y, proba)`` (chapter 05).
+
+    Resamples the rows with replacement ``n_resamples`` times (seeded, so the interval is reproducible); with
+    ``groups`` (for example patient ids) it resamples whole groups instead, which respects repeated visits.
+    Resamples in which the metric is undefined (a class absent for ROC-AUC) are skipped and counted.
+    Returns ``{"point", "low", "high", "n_resamples", "n_skipped"}``.
+    """
+    y, p = check_predictions(y_true, proba)
+    if n_resamples < 10:
+        raise ValueError(f"n_resamples must be at least 10, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    g = None
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != (len(y),):
+            raise ValueError(f"groups has shape {g.shape} but y_true has {len(y)} rows")
+    rng = np.random.default_rng(seed)
+    values, skipped = [], 0
+    for _ in range(n_resamples):
+        idx = _resample_indices(rng, len(y), g)
+        try:
+            values.append(metric(y[idx], p[idx]))
+        except ValueError:
+            skipped += 1
+    if len(values) < n_resamples / 2:
+        raise ValueError(
+            f"the metric was undefined in {skipped} of {n_resamples} resamples; too few rows per class"
+        )
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return {
+        "point": float(metric(y, p)),
+        "low": float(low),
+        "high": float(high),
+        "n_resamples": n_resamples,
+        "n_skipped": skipped,
+    }
+
+
+def metrics_table(
+    predictions: Mapping[str, object],
+    y_true: object,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    groups: object | None = None,
+) -> pd.DataFrame:
+    """One row per model: the :data:`METRICS` and a bootstrap CI of the macro ROC-AUC (chapter 05).
+
+    ``predictions`` maps a model's name to its test probabilities. Columns: accuracy, precision, recall, f1,
+    roc_auc, pr_auc, brier, roc_auc_low, roc_auc_high. Every model is bootstrapped with the same seed, so all
+    models are scored on the same resamples.
+    """
+    if not predictions:
+        raise ValueError("predictions is empty; pass {model name: probabilities}")
+    rows = {}
+    for name, proba in predictions.items():
+        y, p = check_predictions(y_true, proba, name=f"predictions[{name!r}]")
+        row = classification_metrics(y, p)
+        ci = bootstrap_ci(y, p, macro_roc_auc, n_resamples, confidence, seed, groups)
+        row["roc_auc_low"], row["roc_auc_high"] = ci["low"], ci["high"]
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
+def modality_ablation(
+    predict_proba: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    F_x: object,
+    F_y: object,
+    y_true: object,
+    reference: tuple[object, object] | None = None,
+    strategy: str = "mean",
+    metric: Callable[[np.ndarray, np.ndarray], float] = macro_roc_auc,
+) -> pd.DataFrame:
+    """How much does a fused model lose when one modality is blanked out at test time? (chapter 05)
+
+    ``predict_proba(F_x, F_y)`` is any fitted two-modality model. Each modality in turn is replaced by the
+    column means of ``reference`` (the training features; ``strategy="mean"``) or by zeros (``"zero"``), and the
+    metric is recomputed. Returns a table with rows "both", "image removed", "text removed" and columns
+    ``metric`` and ``drop`` (metric with both minus metric without).
+    """
+    if strategy not in {"mean", "zero"}:
+        raise ValueError(f"strategy must be 'mean' or 'zero', got {strategy!r}")
+    F_x = np.asarray(F_x, dtype=np.float32)
+    F_y = np.asarray(F_y, dtype=np.float32)
+    for arr, name in ((F_x, "F_x"), (F_y, "F_y")):
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (rows, features), got shape {arr.shape}")
+    if F_x.shape[0] != F_y.shape[0]:
+        raise ValueError(f"F_x has {F_x.shape[0]} rows but F_y has {F_y.shape[0]}")
+    if strategy == "mean":
+        if reference is None:
+            raise ValueError("strategy='mean' needs reference=(F_x_train, F_y_train) to take the means from")
+        fill_x = np.asarray(reference[0], dtype=np.float32).mean(axis=0)
+        fill_y = np.asarray(reference[1], dtype=np.float32).mean(axis=0)
+        if fill_x.shape != F_x.shape[1:] or fill_y.shape != F_y.shape[1:]:
+            raise ValueError("reference features must have the same number of columns as F_x and F_y")
+    else:
+        fill_x = np.zeros(F_x.shape[1], dtype=np.float32)
+        fill_y = np.zeros(F_y.shape[1], dtype=np.float32)
+    variants = {
+        "both": (F_x, F_y),
+        "image removed": (np.broadcast_to(fill_x, F_x.shape).copy(), F_y),
+        "text removed": (F_x, np.broadcast_to(fill_y, F_y.shape).copy()),
+    }
+    scores = {name: float(metric(y_true, predict_proba(a, b))) for name, (a, b) in variants.items()}
+    table = pd.DataFrame({"metric": scores})
+    table["drop"] = scores["both"] - table["metric"]
+    table.index.name = "test features"
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Plots (each returns the Axes it drew on; pass ax= to draw into your own figure)
+# ----------------------------------------------------------------------------------------------------------------
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def plot_roc_curves(
+    y_true: object, proba: object, classes: Sequence[str] | None = None, ax=None, title: str = ""
+):
+    """One-vs-rest ROC curve per class (``sklearn.metrics.RocCurveDisplay``), with the chance line."""
+    from sklearn.metrics import RocCurveDisplay
+
+    y, p = check_predictions(y_true, proba)
+    classes = list(classes) if classes is not None else [str(k) for k in range(p.shape[1])]
+    ax = _axes(ax)
+    for k, name in enumerate(classes):
+        RocCurveDisplay.from_predictions(
+            y == k, p[:, k], name=name, ax=ax, plot_chance_level=(k == len(classes) - 1)
+        )
+    ax.set_title(title or "ROC curves, one class vs rest")
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_confusion_matrix(
+    y_true: object,
+    proba: object,
+    classes: Sequence[str] | None = None,
+    normalize: str | None = "true",
+    ax=None,
+    title: str = "",
+):
+    """The confusion matrix (``sklearn.metrics.ConfusionMatrixDisplay``); ``normalize="true"`` shows recall per row."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    y, p = check_predictions(y_true, proba)
+    classes = list(classes) if classes is not None else [str(k) for k in range(p.shape[1])]
+    ax = _axes(ax)
+    ConfusionMatrixDisplay.from_predictions(
+        y,
+        p.argmax(axis=1),
+        labels=np.arange(p.shape[1]),
+        display_labels=classes,
+        normalize=normalize,
+        values_format=".2f" if normalize else "d",
+        colorbar=False,
+        xticks_rotation=30,
+        ax=ax,
+    )
+    ax.set_title(title or "confusion matrix" + (" (rows sum to 1)" if normalize == "true" else ""))
+    return ax
+
+
+def plot_calibration(
+    y_true: object,
+    proba: object,
+    classes: Sequence[str] | None = None,
+    n_bins: int = 5,
+    ax=None,
+    title: str = "",
+):
+    """One-vs-rest reliability diagram per class (``sklearn.calibration.CalibrationDisplay``)."""
+    from sklearn.calibration import CalibrationDisplay
+
+    y, p = check_predictions(y_true, proba)
+    classes = list(classes) if classes is not None else [str(k) for k in range(p.shape[1])]
+    ax = _axes(ax)
+    for k, name in enumerate(classes):
+        CalibrationDisplay.from_predictions(
+            y == k, p[:, k], n_bins=n_bins, strategy="quantile", name=name, ax=ax, ref_line=(k == 0)
+        )
+    ax.set_title(title or "calibration, one class vs rest")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed fraction of positives")
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def plot_metric_ci(table: pd.DataFrame, metric: str = "roc_auc", ax=None, title: str = ""):
+    """A forest plot of one metric per model with its bootstrap CI (``{metric}_low``/``{metric}_high`` columns)."""
+    for col in (metric, f"{metric}_low", f"{metric}_high"):
+        if col not in table.columns:
+            raise ValueError(f"table has no column {col!r}; make it with metrics_table")
+    ax = _axes(ax)
+    pos = np.arange(len(table))[::-1]
+    err = np.vstack([table[metric] - table[f"{metric}_low"], table[f"{metric}_high"] - table[metric]])
+    ax.errorbar(table[metric], pos, xerr=err, fmt="o", capsize=3)
+    ax.set_yticks(pos, [str(i) for i in table.index])
+    ax.set_xlabel(f"{metric} (bootstrap CI)")
+    ax.set_title(title or f"test-set {metric} with bootstrap confidence intervals")
+    ax.grid(axis="x", alpha=0.3)
+    return ax

@@ -1,0 +1,562 @@
+"""Chapter 05: the whole course pipeline as one call, ``python -m crossmodal_lib train --data DIR --out RUNDIR``.
+
+    load the manifest -> split by patient (when it has no split column) -> preprocess (images, notes)
+    -> F_x = CNN(X), F_y = Word2Vec(Y) -> image-only, text-only, early, joint, late and gated fusion models
+    -> test-split metrics with bootstrap CIs -> metrics.json and the evaluation chapter's figures (PNG)
+
+Chapters 04 and 05 call the same functions (``cohort_features``, ``fit_models``, ``predict``, ``evaluate_run``)
+with the same seeds, so the numbers in the notebooks and in ``metrics.json`` agree.
+
+Missing modalities (a row with ``image == ""`` or an empty note) are never dropped silently; they are counted,
+reported, and handled so: the CNN and Word2Vec are trained only on rows that have their modality; for a row without
+it the modality's features are the training rows' mean feature vector (mean imputation) and an indicator column
+``missing`` (1 for such rows) is appended to that block; the joint model sees a blank (all-zero) image. The
+indicator column exists only when some row of the data set lacks the modality, so the cohort (complete) has
+F_x and F_y of exactly ``feature_dim`` and ``vector_size`` columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossmodal_lib import evaluate
+
+__all__ = [
+    "EPOCHS",
+    "FUSION_MODELS",
+    "MODELS",
+    "SINGLE_MODELS",
+    "CohortFeatures",
+    "budget",
+    "cohort_features",
+    "evaluate_run",
+    "fit_models",
+    "load_data",
+    "predict",
+    "train",
+]
+
+#: Training budgets as (full, fast): epochs of each model (early stopping ends most runs sooner), and
+#: the bootstrap's number of resamples.
+EPOCHS: dict[str, tuple[int, int]] = {
+    "cnn": (25, 14),
+    "word2vec": (30, 15),
+    "mlp": (150, 60),
+    "joint": (15, 5),
+    "bootstrap": (1000, 200),
+}
+SINGLE_MODELS = ("image only", "text only")
+FUSION_MODELS = ("early fusion", "joint fusion", "late fusion", "gated fusion")
+MODELS = SINGLE_MODELS + FUSION_MODELS
+FEATURE_DIM = 64
+VECTOR_SIZE = 64
+WEIGHTING = "tfidf"
+
+
+def budget(name: str, fast: bool) -> int:
+    """The budget (epochs or resamples) for ``name`` in :data:`EPOCHS`, full or fast (chapter 04)."""
+    if name not in EPOCHS:
+        raise ValueError(f"no budget named {name!r}; known: {sorted(EPOCHS)}")
+    full, quick = EPOCHS[name]
+    return quick if fast else full
+
+
+def _log(verbose: bool, message: str) -> None:
+    if verbose:
+        print(message, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data and features
+# ----------------------------------------------------------------------------------------------------------------
+def load_data(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
+    """The manifest of ``data_dir`` with a ``split`` column (``split_by_patient`` when it has none) (chapter 05).
+
+    Adds boolean columns ``has_image`` and ``has_text`` (a note of only whitespace counts as missing).
+    """
+    from crossmodal_lib.data import load_manifest, split_by_patient
+
+    df = load_manifest(data_dir).reset_index(drop=True)
+    if "split" not in df.columns or (df["split"] == "").all():
+        df["split"] = split_by_patient(df, seed=seed).to_numpy()
+    for name in ("train", "val", "test"):
+        if not (df["split"] == name).any():
+            raise ValueError(f"{Path(data_dir) / 'manifest.csv'}: the {name} split is empty")
+    df["has_image"] = df["image"].str.strip() != ""
+    df["has_text"] = df["text"].str.strip() != ""
+    return df
+
+
+def _classes(labels: pd.Series) -> tuple[str, ...]:
+    from crossmodal_lib.data import CLASSES
+
+    found = sorted(labels.unique().tolist())
+    if set(found) <= set(CLASSES):
+        return tuple(CLASSES)
+    return tuple(found)
+
+
+@dataclass
+class CohortFeatures:
+    """Per-row features of a data set, with its split and labels (chapter 04).
+
+    ``images`` (n, size, size, 1) in [0, 1] (zeros where the image is missing); ``F_x`` = CNN(X) and ``F_y`` =
+    Word2Vec(Y) (imputed where missing, see the module's docstring); ``y`` integer labels indexing ``classes``;
+    ``frame`` the manifest rows (id, patient_id, label, split, has_image, has_text); ``cnn`` the trained CNN that
+    made F_x (the joint model starts from it).
+    """
+
+    frame: pd.DataFrame
+    classes: tuple[str, ...]
+    y: np.ndarray
+    images: np.ndarray
+    F_x: np.ndarray
+    F_y: np.ndarray
+    info: dict = field(default_factory=dict)
+    cnn: object | None = field(default=None, repr=False)
+
+    def mask(self, split: str) -> np.ndarray:
+        """Boolean row mask of one split ("train", "val" or "test")."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        return (self.frame["split"] == split).to_numpy()
+
+    def part(self, split: str) -> dict[str, np.ndarray]:
+        """The arrays of one split: images, F_x, F_y, y, patient_id."""
+        m = self.mask(split)
+        return {
+            "images": self.images[m],
+            "F_x": self.F_x[m],
+            "F_y": self.F_y[m],
+            "y": self.y[m],
+            "patient_id": self.frame["patient_id"].to_numpy()[m],
+        }
+
+    def missing_counts(self) -> dict[str, dict[str, int]]:
+        """Rows without an image / without a note, per split."""
+        out = {}
+        for col, name in (("has_image", "image"), ("has_text", "text")):
+            out[name] = {s: int((~self.frame[col] & self.mask(s)).sum()) for s in ("train", "val", "test")}
+        return out
+
+
+def _impute(F: np.ndarray, present: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Mean-impute rows without the modality and append a missing-indicator column when any row lacks it."""
+    if present.all():
+        return F
+    source = present & train
+    if not source.any():
+        raise ValueError("no training row has this modality; it cannot be learnt")
+    F = F.copy()
+    F[~present] = F[source].mean(axis=0)
+    return np.hstack([F, (~present).astype(np.float32)[:, None]])
+
+
+def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_size: int) -> str:
+    """A hash of everything the features depend on: the manifest, every image file, the settings and the code."""
+    import hashlib
+    import inspect
+
+    import crossmodal_lib.features.image as fi
+    import crossmodal_lib.features.text as ft
+    import crossmodal_lib.preprocess.image as pi
+    import crossmodal_lib.preprocess.text as pt
+
+    h = hashlib.sha256()
+    h.update((data_dir / "manifest.csv").read_bytes())
+    for path in df["image"]:
+        if path:
+            h.update(Path(path).read_bytes())
+    settings = [
+        fast,
+        seed,
+        image_size,
+        EPOCHS["cnn"],
+        EPOCHS["word2vec"],
+        FEATURE_DIM,
+        VECTOR_SIZE,
+        WEIGHTING,
+    ]
+    h.update(repr(settings).encode())
+    for module in (fi, ft, pi, pt):
+        h.update(inspect.getsource(module).encode())
+    h.update(inspect.getsource(cohort_features).encode())
+    return h.hexdigest()[:16]
+
+
+def cohort_features(
+    data_dir: str | Path,
+    fast: bool = False,
+    seed: int = 0,
+    image_size: int = 64,
+    verbose: bool = False,
+    cache_dir: str | Path | None = None,
+) -> CohortFeatures:
+    """Chapters 01-03 in one call: load, split, preprocess, F_x = CNN(X), F_y = Word2Vec(Y) (chapter 04).
+
+    The CNN (``features.image``) is trained on the training images with early stopping on the validation images;
+    Word2Vec and the IDF weights (``features.text``) are fit on the training notes only, so no test information
+    leaks into the features. Deterministic for a given seed.
+
+    ``cache_dir``: keep F_x, F_y (``.npz``, loaded with ``allow_pickle=False``) and the CNN's weights
+    (``.weights.h5``; the CNN is rebuilt by ``build_cnn``) there, under a hash of the data, the settings and the code; a second call with the
+    same inputs loads them instead of training again (chapters 04 and 05 share them). The results are the same
+    with or without the cache.
+    """
+    from crossmodal_lib.data import read_image
+    from crossmodal_lib.features.image import build_cnn, image_features, train_cnn
+    from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
+    from crossmodal_lib.preprocess.image import prepare_images
+    from crossmodal_lib.preprocess.text import tokenize_all
+
+    data_dir = Path(data_dir)
+    df = load_data(data_dir, seed=seed)
+    classes = _classes(df["label"])
+    y = np.array([classes.index(label) for label in df["label"]], dtype=np.int64)
+    train, val = (df["split"] == "train").to_numpy(), (df["split"] == "val").to_numpy()
+    has_image, has_text = df["has_image"].to_numpy(), df["has_text"].to_numpy()
+    _log(
+        verbose,
+        f"  {len(df)} rows, {int(train.sum())} train / {int(val.sum())} val / {int((~train & ~val).sum())} test",
+    )
+    _log(
+        verbose,
+        f"  rows without an image: {int((~has_image).sum())}, without a note: {int((~has_text).sum())}",
+    )
+
+    # Images: preprocess (chapter 01), then train the CNN on the training rows that have an image (chapter 02).
+    images = np.zeros((len(df), image_size, image_size, 1), dtype=np.float32)
+    if has_image.any():
+        paths = df.loc[has_image, "image"].tolist()
+        images[has_image] = prepare_images([read_image(p) for p in paths], size=image_size)
+    frame = df[["id", "patient_id", "label", "split", "has_image", "has_text"]].copy()
+    epochs = budget("cnn", fast)
+    if cache_dir is not None:
+        cache_dir = Path(cache_dir)
+        key = _cache_key(df, data_dir, fast, seed, image_size)
+        npz, weights_file = cache_dir / f"features-{key}.npz", cache_dir / f"cnn-{key}.weights.h5"
+        if npz.is_file() and weights_file.is_file():
+            with np.load(npz, allow_pickle=False) as stored:
+                cached = {name: stored[name] for name in ("F_x", "F_y", "info")}
+            # The CNN is rebuilt from its code and only its weights are read: nothing in the file can run code.
+            cnn = build_cnn(
+                input_shape=images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed
+            )
+            cnn.load_weights(weights_file)
+            _log(verbose, "  features loaded from the cache")
+            info = json.loads(str(cached["info"]))
+            return CohortFeatures(frame, classes, y, images, cached["F_x"], cached["F_y"], info, cnn)
+
+    fit_rows, val_rows = train & has_image, val & has_image
+    if not fit_rows.any() or not val_rows.any():
+        raise ValueError("the train and val splits each need at least one row with an image")
+    cnn = build_cnn(input_shape=images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
+    _log(verbose, f"  training the CNN ({epochs} epochs at most) ...")
+    history = train_cnn(
+        cnn, images[fit_rows], y[fit_rows], images[val_rows], y[val_rows], epochs=epochs, seed=seed
+    )
+    F_x = image_features(cnn, images)
+
+    # Notes: tokenise (chapter 01), Word2Vec and IDF on the training notes (chapter 03).
+    tokens: list[list[str]] = [[] for _ in range(len(df))]
+    for i, toks in zip(
+        np.flatnonzero(has_text), tokenize_all(df.loc[has_text, "text"].tolist()), strict=True
+    ):
+        tokens[i] = toks
+    train_tokens = [tokens[i] for i in np.flatnonzero(train & has_text)]
+    _log(verbose, f"  training Word2Vec on {len(train_tokens)} training notes ...")
+    kv = train_word2vec(train_tokens, vector_size=VECTOR_SIZE, epochs=budget("word2vec", fast), seed=seed)
+    idf = fit_idf(train_tokens)
+    F_y = document_vectors(kv, tokens, weighting=WEIGHTING, idf=idf)
+
+    F_x = _impute(F_x.astype(np.float32), has_image, train)
+    F_y = _impute(F_y.astype(np.float32), has_text, train)
+    info = {
+        "cnn_epochs_run": len(history.history["loss"]),
+        "cnn_epochs_max": epochs,
+        "word2vec_vocabulary": len(kv),
+        "weighting": WEIGHTING,
+    }
+    if cache_dir is not None:
+        # Write under temporary names, then rename: two notebooks running at once never read half a file.
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = f".tmp-{os.getpid()}"
+        with open(cache_dir / f"features-{key}{tmp}.npz", "wb") as fh:
+            np.savez(fh, F_x=F_x, F_y=F_y, info=np.array(json.dumps(info)))
+        cnn.save_weights(cache_dir / f"cnn-{key}{tmp}.weights.h5")
+        os.replace(cache_dir / f"features-{key}{tmp}.npz", npz)
+        os.replace(cache_dir / f"cnn-{key}{tmp}.weights.h5", weights_file)
+    return CohortFeatures(
+        frame=frame, classes=classes, y=y, images=images, F_x=F_x, F_y=F_y, info=info, cnn=cnn
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------------------------
+def fit_models(
+    features: CohortFeatures,
+    fast: bool = False,
+    seed: int = 0,
+    models: tuple[str, ...] = MODELS,
+    verbose: bool = False,
+) -> dict[str, object]:
+    """Fit the course's models on the training split, early-stopping on the validation split (chapter 04).
+
+    Names: "image only", "text only" (``SingleModality``), "early fusion" (``EarlyFusion``), "joint fusion"
+    (``JointFusion``), "late fusion" (``LateFusion`` over the two single-modality models, weights chosen on the
+    validation split) and "gated fusion" (``GatedFusion``).
+    """
+    from crossmodal_lib import fusion
+
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; known: {list(MODELS)}")
+    tr, va = features.part("train"), features.part("val")
+    k = len(features.classes)
+    mlp = {"n_classes": k, "epochs": budget("mlp", fast), "seed": seed}
+    fitted: dict[str, object] = {}
+    needed = set(models) | ({"image only", "text only"} if "late fusion" in models else set())
+    for name in MODELS:
+        if name not in needed:
+            continue
+        _log(verbose, f"  fitting {name} ...")
+        if name == "image only":
+            fitted[name] = fusion.SingleModality(**mlp).fit(
+                tr["F_x"], tr["y"], validation_data=(va["F_x"], va["y"])
+            )
+        elif name == "text only":
+            fitted[name] = fusion.SingleModality(**mlp).fit(
+                tr["F_y"], tr["y"], validation_data=(va["F_y"], va["y"])
+            )
+        elif name == "early fusion":
+            fitted[name] = fusion.EarlyFusion(**mlp).fit(
+                tr["F_x"], tr["F_y"], tr["y"], validation_data=(va["F_x"], va["F_y"], va["y"])
+            )
+        elif name == "gated fusion":
+            fitted[name] = fusion.GatedFusion(**mlp).fit(
+                tr["F_x"], tr["F_y"], tr["y"], validation_data=(va["F_x"], va["F_y"], va["y"])
+            )
+        elif name == "joint fusion":
+            joint = fusion.JointFusion(
+                n_classes=k, epochs=budget("joint", fast), patience=3, seed=seed, image_model=features.cnn
+            )
+            fitted[name] = joint.fit(
+                tr["images"], tr["F_y"], tr["y"], validation_data=(va["images"], va["F_y"], va["y"])
+            )
+        elif name == "late fusion":
+            p_val = [
+                fitted[m].predict_proba(va["F_x" if m == "image only" else "F_y"]) for m in SINGLE_MODELS
+            ]
+            fitted[name] = fusion.LateFusion().fit(p_val, va["y"])
+    return {name: fitted[name] for name in MODELS if name in fitted}
+
+
+def predict(
+    models: dict[str, object], features: CohortFeatures, split: str = "test"
+) -> dict[str, np.ndarray]:
+    """Each fitted model's class probabilities on one split, {name: (n, n_classes)} (chapters 04-05)."""
+    part = features.part(split)
+    inputs: dict[str, Callable[[object], np.ndarray]] = {
+        "image only": lambda m: m.predict_proba(part["F_x"]),
+        "text only": lambda m: m.predict_proba(part["F_y"]),
+        "early fusion": lambda m: m.predict_proba(part["F_x"], part["F_y"]),
+        "gated fusion": lambda m: m.predict_proba(part["F_x"], part["F_y"]),
+        "joint fusion": lambda m: m.predict_proba(part["images"], part["F_y"]),
+    }
+    out: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        if name == "late fusion":
+            singles = [models[m] for m in SINGLE_MODELS]
+            out[name] = model.predict_proba(
+                [inputs[m](s) for m, s in zip(SINGLE_MODELS, singles, strict=True)]
+            )
+        else:
+            out[name] = inputs[name](model)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ----------------------------------------------------------------------------------------------------------------
+def evaluate_run(
+    features: CohortFeatures,
+    probas: dict[str, np.ndarray],
+    fast: bool = False,
+    seed: int = 0,
+    split: str = "test",
+) -> tuple[pd.DataFrame, dict]:
+    """The metrics table of all models on one split with bootstrap CIs, and a summary (chapter 05).
+
+    The bootstrap resamples *patients* (all visits of a drawn patient), because a patient's visits are not
+    independent; ``budget("bootstrap", fast)`` resamples. The summary names the best single-modality and the
+    best fusion model by macro ROC-AUC and their difference.
+    """
+    part = features.part(split)
+    table = evaluate.metrics_table(
+        probas, part["y"], n_resamples=budget("bootstrap", fast), seed=seed, groups=part["patient_id"]
+    )
+    singles = [m for m in SINGLE_MODELS if m in table.index]
+    fusions = [m for m in FUSION_MODELS if m in table.index]
+    summary: dict = {}
+    if singles and fusions:
+        best_single = table.loc[singles, "roc_auc"].idxmax()
+        best_fusion = table.loc[fusions, "roc_auc"].idxmax()
+        summary = {
+            "best_single": best_single,
+            "best_fusion": best_fusion,
+            "fusion_gain": float(table.at[best_fusion, "roc_auc"] - table.at[best_single, "roc_auc"]),
+        }
+    return table, summary
+
+
+def _figures(
+    features: CohortFeatures, probas: dict[str, np.ndarray], model: str, out_dir: Path, table
+) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    y = features.part("test")["y"]
+    p = probas[model]
+    names = []
+    plots = {
+        "roc_curves.png": lambda ax: evaluate.plot_roc_curves(
+            y, p, features.classes, ax=ax, title=f"ROC, {model}"
+        ),
+        "confusion_matrix.png": lambda ax: evaluate.plot_confusion_matrix(
+            y, p, features.classes, ax=ax, title=f"confusion matrix, {model}"
+        ),
+        "calibration.png": lambda ax: evaluate.plot_calibration(
+            y, p, features.classes, ax=ax, title=f"calibration, {model}"
+        ),
+        "roc_auc_ci.png": lambda ax: evaluate.plot_metric_ci(table, "roc_auc", ax=ax),
+    }
+    for filename, draw in plots.items():
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(out_dir / filename, dpi=100)
+        plt.close(fig)
+        names.append(filename)
+    return names
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"output path {out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output folder {out_dir} exists and is not empty; choose a new folder or pass overwrite=True (--overwrite)"
+        )
+
+
+def train(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    fast: bool | None = None,
+    seed: int = 0,
+    image_size: int = 64,
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """Run the whole course pipeline on a data folder; write ``metrics.json`` and figures to ``out_dir`` (chapter 05).
+
+    ``fast=None`` reads ``CROSSMODAL_FAST`` (as the notebooks do). Refuses a non-empty ``out_dir`` unless
+    ``overwrite=True``. ``cache_dir``: see :func:`cohort_features`. Returns what ``metrics.json`` holds.
+    """
+    from crossmodal_lib import __version__
+    from crossmodal_lib.course import fast_mode, setup
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    _check_out_dir(out_dir, overwrite)
+    if not (data_dir / "manifest.csv").is_file():
+        raise FileNotFoundError(
+            f"{data_dir / 'manifest.csv'} not found: --data must be a folder with a manifest.csv"
+        )
+    fast = fast_mode() if fast is None else bool(fast)
+    setup(seed)  # the notebooks' setup: seeds, one TensorFlow thread, deterministic ops
+    start = time.perf_counter()
+
+    def step(i: int, text: str) -> None:
+        print(f"[{i}/5 {time.perf_counter() - start:6.1f}s] {text}", flush=True)
+
+    step(1, f"features from {data_dir} ({'fast' if fast else 'full'} mode, seed {seed})")
+    feats = cohort_features(
+        data_dir, fast=fast, seed=seed, image_size=image_size, verbose=True, cache_dir=cache_dir
+    )
+    missing = feats.missing_counts()
+    step(2, "fitting image-only, text-only, early, joint, late and gated fusion models")
+    models = fit_models(feats, fast=fast, seed=seed, verbose=True)
+    probas = predict(models, feats, "test")
+    step(3, f"evaluating on the test split ({budget('bootstrap', fast)} bootstrap resamples)")
+    table, summary = evaluate_run(feats, probas, fast=fast, seed=seed)
+    y_test = feats.part("test")["y"]
+    best = summary["best_fusion"]
+    per_class = evaluate.per_class_metrics(y_test, probas[best], feats.classes)
+    test = feats.part("test")
+    ablation = None
+    if "early fusion" in models:
+        ref = feats.part("train")
+        ablation = evaluate.modality_ablation(
+            models["early fusion"].predict_proba,
+            test["F_x"],
+            test["F_y"],
+            y_test,
+            reference=(ref["F_x"], ref["F_y"]),
+        )
+    step(4, f"writing metrics.json and figures to {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = _figures(feats, probas, best, out_dir, table)
+    result = {
+        "config": {
+            "data_dir": str(data_dir),
+            "fast": fast,
+            "seed": seed,
+            "image_size": image_size,
+            "bootstrap_resamples": budget("bootstrap", fast),
+            "bootstrap_unit": "patient",
+            "crossmodal_lib": __version__,
+        },
+        "classes": list(feats.classes),
+        "counts": {s: int(feats.mask(s).sum()) for s in ("train", "val", "test")},
+        "missing": {
+            **missing,
+            "policy": "features mean-imputed from training rows plus a missing-indicator column; never dropped",
+        },
+        "models": {
+            name: {k: float(v) for k, v in row.items()}
+            | {"roc_auc_ci": [float(row.roc_auc_low), float(row.roc_auc_high)]}
+            for name, row in table.iterrows()
+        },
+        **summary,
+        "late_fusion_weights": dict(
+            zip(SINGLE_MODELS, map(float, models["late fusion"].weights_), strict=True)
+        )
+        if "late fusion" in models
+        else None,
+        "per_class_best_fusion": per_class.round(6).to_dict(orient="index"),
+        "ablation_early_fusion": None if ablation is None else ablation.round(6).to_dict(orient="index"),
+        "figures": figures,
+    }
+    (out_dir / "metrics.json").write_text(
+        json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8"
+    )
+    step(
+        5,
+        f"done: best fusion {best} macro ROC-AUC {table.at[best, 'roc_auc']:.3f} vs best single "
+        f"{summary['best_single']} {table.at[summary['best_single'], 'roc_auc']:.3f}",
+    )
+    return result
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
