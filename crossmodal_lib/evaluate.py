@@ -199,7 +199,8 @@ def bootstrap_ci(
 
     Resamples the rows with replacement ``n_resamples`` times (seeded, so the interval is reproducible); with
     ``groups`` (for example patient ids) it resamples whole groups instead, which respects repeated visits.
-    Resamples in which the metric is undefined (a class absent for ROC-AUC) are skipped and counted.
+    Resamples in which the metric is undefined (a class absent for ROC-AUC) are skipped and counted; when more
+    than half are skipped (a test set with very few rows of some class) ``low`` and ``high`` are NaN.
     Returns ``{"point", "low", "high", "n_resamples", "n_skipped"}``.
     """
     y, p = check_predictions(y_true, proba)
@@ -221,11 +222,11 @@ def bootstrap_ci(
         except ValueError:
             skipped += 1
     if len(values) < n_resamples / 2:
-        raise ValueError(
-            f"the metric was undefined in {skipped} of {n_resamples} resamples; too few rows per class"
-        )
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
+        # Too few rows of some class: most resamples lack it, and an interval over the rest would be biased.
+        low = high = float("nan")
+    else:
+        alpha = (1 - confidence) / 2
+        low, high = np.quantile(values, [alpha, 1 - alpha])
     return {
         "point": float(metric(y, p)),
         "low": float(low),

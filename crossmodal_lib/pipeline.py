@@ -535,7 +535,17 @@ def train(
             | {"roc_auc_ci": [float(row.roc_auc_low), float(row.roc_auc_high)]}
             for name, row in table.iterrows()
         },
-        **summary,
+        "summary": {
+            **summary,
+            "roc_auc_with_95ci": {
+                name: [
+                    round(float(r.roc_auc), 4),
+                    round(float(r.roc_auc_low), 4),
+                    round(float(r.roc_auc_high), 4),
+                ]
+                for name, r in table.iterrows()
+            },
+        },
         "late_fusion_weights": dict(
             zip(SINGLE_MODELS, map(float, models["late fusion"].weights_), strict=True)
         )
@@ -545,6 +555,7 @@ def train(
         "ablation_early_fusion": None if ablation is None else ablation.round(6).to_dict(orient="index"),
         "figures": figures,
     }
+    result = _finite_or_none(result)  # JSON has no NaN: an undefined interval is written as null
     (out_dir / "metrics.json").write_text(
         json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8"
     )
@@ -554,6 +565,16 @@ def train(
         f"{summary['best_single']} {table.at[summary['best_single'], 'roc_auc']:.3f}",
     )
     return result
+
+
+def _finite_or_none(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _json_default(obj: object) -> object:

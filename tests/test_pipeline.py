@@ -1,0 +1,163 @@
+"""Tests of crossmodal_lib.pipeline (chapter 05): the whole pipeline on a small generated cohort, missing
+modalities, the feature cache, the output folder rules, and agreement with notebook 05's stored numbers."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crossmodal_lib import pipeline
+
+REPO = Path(__file__).resolve().parent.parent
+COHORT = REPO / "data" / "cohort"
+NOTEBOOK_05 = REPO / "notebooks" / "05_evaluation.ipynb"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _course_setup():
+    from crossmodal_lib.course import setup
+
+    setup(seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory):
+    """58 patients, 116 visits, 32x32 images; every class occurs in every split (seed 2)."""
+    from crossmodal_lib.data import CohortConfig, write_cohort
+
+    folder = tmp_path_factory.mktemp("small_cohort")
+    return write_cohort(folder, CohortConfig(n_patients=60, seed=2, image_size=32))
+
+
+@pytest.fixture(scope="module")
+def cohort_with_gaps(small_cohort, tmp_path_factory):
+    """The small cohort with 3 images and 2 notes removed (empty manifest cells) and no split column."""
+    folder = tmp_path_factory.mktemp("gaps")
+    shutil.copytree(small_cohort, folder, dirs_exist_ok=True)
+    df = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    df.loc[[0, 5, 9], "image"] = ""
+    df.loc[[2, 7], "text"] = ""
+    df.drop(columns=["split"]).to_csv(folder / "manifest.csv", index=False)
+    return folder
+
+
+def test_budget():
+    assert pipeline.budget("cnn", fast=True) == pipeline.EPOCHS["cnn"][1]
+    assert pipeline.budget("bootstrap", fast=False) == 1000
+    with pytest.raises(ValueError, match="no budget named 'gpu'"):
+        pipeline.budget("gpu", fast=True)
+
+
+def test_train_writes_metrics_and_figures(small_cohort, tmp_path):
+    out = tmp_path / "run"
+    result = pipeline.train(small_cohort, out, fast=True, image_size=32)
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored == json.loads(json.dumps(result))
+    assert list(stored["models"]) == list(pipeline.MODELS)
+    for name, m in stored["models"].items():
+        assert 0.0 <= m["roc_auc"] <= 1.0, name
+        assert m["roc_auc_ci"][0] <= m["roc_auc"] <= m["roc_auc_ci"][1], name
+    summary = stored["summary"]
+    assert (
+        summary["best_single"] in pipeline.SINGLE_MODELS and summary["best_fusion"] in pipeline.FUSION_MODELS
+    )
+    assert summary["fusion_gain"] == pytest.approx(
+        stored["models"][summary["best_fusion"]]["roc_auc"]
+        - stored["models"][summary["best_single"]]["roc_auc"]
+    )
+    assert stored["counts"] == {"train": 81, "val": 19, "test": 16}
+    assert stored["missing"]["image"] == {"train": 0, "val": 0, "test": 0}
+    for figure in stored["figures"]:
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+    # A second run into the same, now non-empty, folder is refused ...
+    with pytest.raises(FileExistsError, match="not empty.*overwrite=True"):
+        pipeline.train(small_cohort, out, fast=True, image_size=32)
+
+
+def test_overwrite_and_missing_data_folder(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    # ... unless overwrite=True, which gets past the folder check (and here stops at the missing data folder).
+    with pytest.raises(FileNotFoundError, match="manifest.csv"):
+        pipeline.train(tmp_path / "no_such_data", out, overwrite=True, fast=True)
+    with pytest.raises(FileExistsError, match="is not a folder"):
+        pipeline.train(tmp_path / "no_such_data", out / "old.txt", fast=True)
+
+
+def test_missing_modalities_are_counted_and_imputed(cohort_with_gaps, tmp_path):
+    feats = pipeline.cohort_features(cohort_with_gaps, fast=True, image_size=32)
+    n = len(feats.frame)
+    assert n == 116, "no row is dropped"
+    missing = feats.missing_counts()
+    assert sum(missing["image"].values()) == 3 and sum(missing["text"].values()) == 2
+    assert set(feats.frame["split"]) == {"train", "val", "test"}, "split_by_patient made the split"
+    # One indicator column per modality with gaps, 1 exactly on the rows without it; no NaN anywhere.
+    assert feats.F_x.shape == (n, pipeline.FEATURE_DIM + 1) and feats.F_y.shape == (
+        n,
+        pipeline.VECTOR_SIZE + 1,
+    )
+    assert np.array_equal(feats.F_x[:, -1] == 1, ~feats.frame["has_image"].to_numpy())
+    assert np.array_equal(feats.F_y[:, -1] == 1, ~feats.frame["has_text"].to_numpy())
+    assert np.isfinite(feats.F_x).all() and np.isfinite(feats.F_y).all()
+    assert not feats.images[~feats.frame["has_image"].to_numpy()].any(), "a missing image is a blank image"
+    result = pipeline.train(cohort_with_gaps, tmp_path / "run", fast=True, image_size=32)
+    assert result["missing"]["image"] == missing["image"] and result["missing"]["text"] == missing["text"]
+    assert "never dropped" in result["missing"]["policy"]
+    # 16 test visits, few of some classes: intervals may be undefined, and are then written as null, never NaN.
+    assert "NaN" not in (tmp_path / "run" / "metrics.json").read_text()
+
+
+def test_features_are_deterministic_and_the_cache_changes_nothing(small_cohort, tmp_path):
+    cache = tmp_path / "cache"
+    first = pipeline.cohort_features(small_cohort, fast=True, image_size=32, cache_dir=cache)
+    assert len(list(cache.glob("features-*.npz"))) == 1 and len(list(cache.glob("cnn-*.weights.h5"))) == 1
+    cached = pipeline.cohort_features(small_cohort, fast=True, image_size=32, cache_dir=cache)
+    fresh = pipeline.cohort_features(small_cohort, fast=True, image_size=32)
+    for other in (cached, fresh):
+        assert np.array_equal(first.F_x, other.F_x) and np.array_equal(first.F_y, other.F_y)
+        assert np.array_equal(first.images, other.images)
+    for a, b in zip(first.cnn.get_weights(), cached.cnn.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    other_seed = pipeline.cohort_features(small_cohort, fast=True, image_size=32, cache_dir=cache, seed=1)
+    assert not np.array_equal(first.F_x, other_seed.F_x)
+    assert len(list(cache.glob("features-*.npz"))) == 2
+
+
+def test_fit_models_rejects_unknown_names(small_cohort):
+    feats = pipeline.cohort_features(small_cohort, fast=True, image_size=32, cache_dir=None)
+    with pytest.raises(ValueError, match="unknown model"):
+        pipeline.fit_models(feats, fast=True, models=("image only", "ensemble"))
+    with pytest.raises(ValueError, match="split must be"):
+        feats.part("holdout")
+
+
+@pytest.mark.skipif(not NOTEBOOK_05.is_file(), reason="notebook 05 not present")
+def test_cli_pipeline_matches_notebook_05(tmp_path):
+    """`python -m crossmodal_lib train --fast` and chapter 05 call the same functions with the same seed.
+
+    Notebook 05 is stored with its fast-mode outputs; its line "<best fusion>: macro ROC-AUC 0.xxx (95% CI ...)"
+    must equal what pipeline.train writes to metrics.json. The feature cache (if chapter 04 or 05 made it) only
+    saves the CNN's training; the numbers are the same either way.
+    """
+    nb = json.loads(NOTEBOOK_05.read_text())
+    text = "".join(
+        "".join(out.get("text", ""))
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+        for out in cell["outputs"]
+    )
+    found = re.findall(
+        r"^(.+ fusion): macro ROC-AUC (\d\.\d{3}) \(95% CI (\d\.\d{3}) to (\d\.\d{3})\)$", text, re.M
+    )
+    assert found, "notebook 05 prints the best fusion model's macro ROC-AUC"
+    name, auc, low, high = found[-1]
+    result = pipeline.train(COHORT, tmp_path / "run", fast=True, cache_dir=REPO / ".cache")
+    assert result["summary"]["best_fusion"] == name
+    model = result["models"][name]
+    assert f"{model['roc_auc']:.3f}" == auc
+    assert f"{model['roc_auc_ci'][0]:.3f}" == low and f"{model['roc_auc_ci'][1]:.3f}" == high
