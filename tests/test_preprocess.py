@@ -80,6 +80,7 @@ def test_augmentation_layers_no_flip_by_default():
     assert "RandomFlip" not in kinds
     assert {"RandomRotation", "RandomContrast"} <= set(kinds)
     assert "RandomFlip" in [type(layer).__name__ for layer in augmentation(flip=True).layers]
+    assert "RandomZoom" in [type(layer).__name__ for layer in augmentation(zoom=True).layers]
 
 
 def test_augmentation_deterministic_and_identity_at_inference():
