@@ -225,3 +225,6 @@ def test_pretrain_on_a_text_file(tmp_path):
     np.testing.assert_array_equal(kv.vectors, kv2.vectors)
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         pretrain_word2vec(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="one-pass iterator"):
+        pretrain_word2vec(t for t in CORPUS)
+    assert "fever" in pretrain_word2vec(CORPUS, vector_size=8, min_count=2, epochs=2)

@@ -161,6 +161,11 @@ def pretrain_word2vec(
     Deterministic like ``train_word2vec`` (``workers=1``, fixed ``seed``).
     """
     sentences = TokenizedLines(corpus, tokenizer) if isinstance(corpus, str | Path) else corpus
+    if iter(sentences) is sentences:
+        raise ValueError(
+            "corpus is a one-pass iterator (a generator?); Word2Vec reads the corpus once per epoch: "
+            "pass a list of token lists, or a file path"
+        )
     model = Word2Vec(vector_size=vector_size, window=window, min_count=min_count, sg=sg, workers=1, seed=seed)
     model.build_vocab(sentences)
     if len(model.wv) == 0:
