@@ -18,6 +18,7 @@ def _fake_report() -> dict:
         "val_auc": 0.99,
         "threshold": 0.2,
         "train_seconds": 100.0,
+        "cpu_seconds": 180.0,
     }
     stats = {"mean": 0.9, "std": 0.01, "min": 0.89, "max": 0.91}
     return {
@@ -45,7 +46,7 @@ def test_markdown_report_has_every_part():
     assert "| 01_x.ipynb | 12.5 |" in md and "**total**" in md
     assert "| image only | 0.700 [0.650, 0.750] | 0.500 |" in md
     assert "| Google AutoML Vision | 0.991 | 0.946 |" in md and "| ResNet-18 (28) | 0.944 | 0.854 |" in md
-    assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 |" in md
+    assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 | 180 |" in md
 
 
 def test_markdown_report_says_what_was_skipped():
@@ -92,3 +93,10 @@ def test_choose_threshold_refuses_inverted_scores():
     y = np.r_[np.zeros(50, int), np.ones(50, int)]
     with pytest.raises(ValueError, match="do not rank"):
         bench.choose_threshold(y, np.r_[np.full(50, 0.9), np.full(50, 0.1)] + np.linspace(0, 0.01, 100))
+
+
+def test_markdown_report_leaves_out_parts_not_run():
+    md = bench.markdown_report(
+        {"machine": {}, "notebooks": {"source": "x", "seconds": {}, "total_seconds": 0.0}}
+    )
+    assert "Chapters in fast mode" in md and "PneumoniaMNIST" not in md and "cohort" not in md
