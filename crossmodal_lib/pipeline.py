@@ -47,10 +47,11 @@ __all__ = [
 #: Training budgets as (full, fast): epochs of each model (early stopping ends most runs sooner), and
 #: the bootstrap's number of resamples.
 EPOCHS: dict[str, tuple[int, int]] = {
-    "cnn": (25, 14),
+    "cnn": (25, 10),
     "word2vec": (30, 15),
     "mlp": (150, 60),
-    "joint": (15, 5),
+    "mlp_patience": (10, 5),
+    "joint": (15, 3),
     "bootstrap": (1000, 200),
 }
 SINGLE_MODELS = ("image only", "text only")
@@ -322,7 +323,12 @@ def fit_models(
         raise ValueError(f"unknown model(s) {unknown}; known: {list(MODELS)}")
     tr, va = features.part("train"), features.part("val")
     k = len(features.classes)
-    mlp = {"n_classes": k, "epochs": budget("mlp", fast), "seed": seed}
+    mlp = {
+        "n_classes": k,
+        "epochs": budget("mlp", fast),
+        "patience": budget("mlp_patience", fast),
+        "seed": seed,
+    }
     fitted: dict[str, object] = {}
     needed = set(models) | ({"image only", "text only"} if "late fusion" in models else set())
     for name in MODELS:
