@@ -212,7 +212,7 @@ def cohort_features(
     same inputs loads them instead of training again (chapters 04 and 05 share them). The results are the same
     with or without the cache.
     """
-    from crossmodal_lib.data import read_image
+    from crossmodal_lib.data import read_images
     from crossmodal_lib.features.image import build_cnn, image_features, train_cnn
     from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
     from crossmodal_lib.preprocess.image import prepare_images
@@ -236,8 +236,7 @@ def cohort_features(
     # Images: preprocess (chapter 01), then train the CNN on the training rows that have an image (chapter 02).
     images = np.zeros((len(df), image_size, image_size, 1), dtype=np.float32)
     if has_image.any():
-        paths = df.loc[has_image, "image"].tolist()
-        images[has_image] = prepare_images([read_image(p) for p in paths], size=image_size)
+        images[has_image] = prepare_images(read_images(df.loc[has_image]), size=image_size)
     frame = df[["id", "patient_id", "label", "split", "has_image", "has_text"]].copy()
     epochs = budget("cnn", fast)
     if cache_dir is not None:

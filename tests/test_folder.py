@@ -1,13 +1,14 @@
 """The folder format: every bad input a new user could bring gets an error naming the row and the problem."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from crossmodal_lib.__main__ import main
-from crossmodal_lib.data import load_manifest, read_image, split_by_patient
+from crossmodal_lib.data import load_manifest, read_image, read_images, split_by_patient
 
 
 @pytest.fixture()
@@ -131,3 +132,13 @@ def test_cli_generate_verify_and_bad_parameters(tmp_path, capsys):
     assert "differ from what this generation makes" in capsys.readouterr().err
     assert main(["generate", "--out", str(tmp_path / "d"), "--image-size", "50"]) == 2
     assert "image_size must be one of" in capsys.readouterr().err
+
+
+def test_read_images_names_the_row_of_a_corrupt_image(folder):
+    df = load_manifest(folder)
+    Path(df["image"].iloc[3]).write_bytes(b"garbage")
+    with pytest.raises(
+        ValueError, match=rf"manifest.csv line 5 \(id '{df['id'].iloc[3]}'\): image .* corrupt"
+    ):
+        read_images(df)
+    assert len(read_images(df.iloc[:3])) == 3

@@ -16,6 +16,7 @@ from crossmodal_lib.data.folder import (
     load_manifest,
     read_ecg,
     read_image,
+    read_images,
     split_by_patient,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "load_manifest",
     "read_ecg",
     "read_image",
+    "read_images",
     "split_by_patient",
     "verify_cohort",
     "write_cohort",

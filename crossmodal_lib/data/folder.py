@@ -150,6 +150,22 @@ def read_image(path: str | Path) -> np.ndarray:
     return array
 
 
+def read_images(df: pd.DataFrame) -> list[np.ndarray]:
+    """Read the ``image`` file of every row of a loaded manifest; an error names the row and its id."""
+    images = []
+    for index, row_id, path in zip(df.index, df["id"], df["image"], strict=True):
+        try:
+            images.append(read_image(path))
+        except (ValueError, FileNotFoundError) as exc:
+            where = (
+                f"manifest.csv line {index + 2} (id {row_id!r})"
+                if isinstance(index, int | np.integer)
+                else f"id {row_id!r}"
+            )
+            raise type(exc)(f"{where}: {exc}") from exc
+    return images
+
+
 def read_ecg(path: str | Path) -> np.ndarray:
     """Read one ECG trace saved as ``.npy`` (float32, millivolts, 100 Hz in the cohort)."""
     try:
