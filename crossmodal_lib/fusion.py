@@ -234,6 +234,10 @@ class _KerasFusion:
         proba = np.asarray(self.model_.predict(x, batch_size=256, verbose=0), dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only up to rounding
 
+    def predict(self, *inputs: object) -> np.ndarray:
+        """The most probable class per row; takes the same inputs as ``predict_proba``."""
+        return self.predict_proba(*inputs).argmax(axis=1)
+
 
 class SingleModality(_KerasFusion):
     """The baseline: p = softmax(MLP(F)) on one modality's features (chapter 04).
@@ -265,10 +269,6 @@ class SingleModality(_KerasFusion):
     def predict_proba(self, F: object) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""
         return self._predict([F])
-
-    def predict(self, F: object) -> np.ndarray:
-        """The most probable class per row."""
-        return self.predict_proba(F).argmax(axis=1)
 
 
 class EarlyFusion(_KerasFusion):
@@ -308,10 +308,6 @@ class EarlyFusion(_KerasFusion):
     def predict_proba(self, F_x: object, F_y: object) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""
         return self._predict([F_x, F_y])
-
-    def predict(self, F_x: object, F_y: object) -> np.ndarray:
-        """The most probable class per row."""
-        return self.predict_proba(F_x, F_y).argmax(axis=1)
 
 
 class GatedFusion(_KerasFusion):
@@ -361,10 +357,6 @@ class GatedFusion(_KerasFusion):
     def predict_proba(self, F_x: object, F_y: object) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""
         return self._predict([F_x, F_y])
-
-    def predict(self, F_x: object, F_y: object) -> np.ndarray:
-        """The most probable class per row."""
-        return self.predict_proba(F_x, F_y).argmax(axis=1)
 
     def gates(self, F_x: object, F_y: object) -> np.ndarray:
         """The gate z per sample and unit, shape (n, hidden); its row mean is the weight on the image."""
@@ -465,10 +457,6 @@ class JointFusion(_KerasFusion):
     def predict_proba(self, images: object, F_y: object) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""
         return self._predict([images, F_y])
-
-    def predict(self, images: object, F_y: object) -> np.ndarray:
-        """The most probable class per row."""
-        return self.predict_proba(images, F_y).argmax(axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
