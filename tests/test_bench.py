@@ -133,6 +133,7 @@ def test_every_recipe_option_trains_end_to_end():
         class_weight=False,
         weight_decay=1e-4,
         tta=True,
+        tta_zoom=(0.9, 1.1),
         stretch=True,
         label_smoothing=0.1,
     )
@@ -147,3 +148,18 @@ def test_every_recipe_option_trains_end_to_end():
 def test_recipe_refuses_an_ensemble_longer_than_training():
     with pytest.raises(ValueError, match="ensemble_last"):
         bench.train_pneumoniamnist(_tiny_medmnist(), recipe=bench.Recipe(epochs=2, ensemble_last=3))
+
+
+def test_zoom_images_magnifies_about_the_centre():
+    import numpy as np
+
+    x = np.zeros((2, 40, 40, 1), np.float32)
+    x[:, 18:22, 18:22] = 1.0  # a 4x4 square in the centre: area 16
+    for factor in (0.5, 0.8, 1.25, 2.0):
+        z = bench.zoom_images(x, factor)
+        assert z.shape == x.shape and z.dtype == np.float32
+        assert z.sum(axis=(1, 2, 3)) == pytest.approx([16 * factor**2] * 2, rel=0.25)
+        assert z[0, 20, 20, 0] > 0.5  # the centre stays the centre
+    np.testing.assert_allclose(bench.zoom_images(x, 1.0), x, atol=1e-6)
+    with pytest.raises(ValueError, match="zoom factor"):
+        bench.zoom_images(x, 0.0)

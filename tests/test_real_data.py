@@ -262,6 +262,6 @@ def test_pneumoniamnist_short_run_with_validation_threshold(real):
     # ... and the reported metrics are the test scores at that threshold.
     assert result.test_auc == pytest.approx(roc_auc_score(y_test, result.test_scores))
     assert result.test_acc == pytest.approx(np.mean((result.test_scores >= result.threshold) == y_test))
-    # Measured (seed 0, 8 epochs): AUC 0.958, ACC 0.897 at the validation threshold (0.856 at 0.5).
+    # Measured (seed 0, 8 epochs, zoom TTA): AUC 0.960, ACC 0.897 at the validation threshold (0.901 at 0.5).
     assert result.test_auc >= 0.95
     assert result.test_acc >= 0.88
