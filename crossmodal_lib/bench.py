@@ -201,8 +201,8 @@ def train_pneumoniamnist(
 
     The course's recipe (``build_cnn`` + ``preprocess.augmentation``) with the benchmark's choices (:class:`Recipe`):
     balanced class weights, stronger augmentation plus zoom, a cosine learning-rate decay, and an average of the
-    last epochs' predictions (a snapshot ensemble), each over the image and four zoomed copies of it (test-time
-    augmentation: the same images, seen at the scales the training zoom taught). The accuracy at a fixed 0.5
+    last epochs' predictions (a snapshot ensemble), each over the image and its zoomed copies (``tta_zoom``,
+    test-time augmentation: the same images, seen at the scales the training zoom taught). The accuracy at a fixed 0.5
     swings from epoch to epoch (``epoch_test_acc_at_half``); the snapshot ensemble and the validation-chosen
     threshold make it stable.
     Test labels are used only to score the final predictions.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from crossmodal_lib import bench
@@ -105,8 +106,6 @@ def test_markdown_report_leaves_out_parts_not_run():
 
 def _tiny_medmnist(seed: int = 0) -> dict:
     """A MedMNIST-shaped stand-in: 28x28 uint8 images where class 1 has a bright blob."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     data = {}
     for split, n in (("train", 48), ("val", 24), ("test", 24)):
@@ -119,8 +118,6 @@ def _tiny_medmnist(seed: int = 0) -> dict:
 
 def test_every_recipe_option_trains_end_to_end():
     """All the measured options of Recipe (most are off by default) still build and train."""
-    import numpy as np
-
     recipe = bench.Recipe(
         image_size=32,
         filters=(4, 8),
@@ -151,8 +148,6 @@ def test_recipe_refuses_an_ensemble_longer_than_training():
 
 
 def test_zoom_images_magnifies_about_the_centre():
-    import numpy as np
-
     x = np.zeros((2, 40, 40, 1), np.float32)
     x[:, 18:22, 18:22] = 1.0  # a 4x4 square in the centre: area 16
     for factor in (0.5, 0.8, 1.25, 2.0):
