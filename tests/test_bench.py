@@ -90,7 +90,6 @@ def test_cli_uses_stored_notebook_times_and_skips_missing_real_data(tmp_path, mo
 
 
 def test_choose_threshold_refuses_inverted_scores():
-    import numpy as np
 
     y = np.r_[np.zeros(50, int), np.ones(50, int)]
     with pytest.raises(ValueError, match="do not rank"):
