@@ -90,7 +90,6 @@ def test_cli_uses_stored_notebook_times_and_skips_missing_real_data(tmp_path, mo
 
 
 def test_choose_threshold_refuses_inverted_scores():
-
     y = np.r_[np.zeros(50, int), np.ones(50, int)]
     with pytest.raises(ValueError, match="do not rank"):
         bench.choose_threshold(y, np.r_[np.full(50, 0.9), np.full(50, 0.1)] + np.linspace(0, 0.01, 100))
