@@ -79,6 +79,12 @@ class Recipe:
     no class weights, dropout 0.5, four conv blocks, two-model ensembles; worse: BatchNorm, global average pooling
     instead of Flatten, a stride-1 first conv at 28 or 56 px, mixup, horizontal flips, SGD, cosine restarts and a
     pairwise AUC loss.
+    Test-time contrast (``tta_contrast``): the views were chosen on validation. On seeds 0-2, scored alone, every
+    zoom view and the views with contrast x1.2, x1.3 and x1.4 beat the plain image's validation AUC, while x0.7
+    and x0.8 fell below it, so only the higher-contrast views are kept (contrast is a cue here: pneumonia films
+    have less of it on average). Adding them raised the test AUC on each seed, by
+    0.001-0.003 (seeds 0-2; 0.9730 to 0.9751 in the mean); training with a wider contrast range (+-60 %) instead
+    gave the same; training without contrast jitter lowered the test AUC (0.9714 with test-time zoom alone).
     """
 
     image_size: int = 84  # 28x28 upsampled 3x (build_cnn's first conv has stride 2)
@@ -97,6 +103,7 @@ class Recipe:
     weight_decay: float = 0.0  # AdamW's decoupled weight decay when > 0 (measured: no gain)
     tta: bool = False  # test-time augmentation: also 4 copies shifted by 2 pixels (measured: no gain)
     tta_zoom: tuple[float, ...] = (0.8, 0.9, 1.1, 1.2)  # test-time views: copies magnified by these factors
+    tta_contrast: tuple[float, ...] = (1.2, 1.3, 1.4)  # test-time views: copies with contrast scaled by these
     stretch: bool = False  # per-image min-max contrast stretch (measured: no gain)
     label_smoothing: float = 0.0  # soften the one-hot targets (measured: no gain)
 
@@ -179,12 +186,28 @@ def zoom_images(x: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(keras.ops.image.resize(x, (h, w), interpolation="bilinear"), dtype=np.float32)
 
 
-def prediction_views(x: np.ndarray, shifts: bool = False, zooms: tuple[float, ...] = ()) -> list[np.ndarray]:
-    """``x`` itself, with ``shifts`` four copies shifted by 2 pixels, and one copy magnified by each of ``zooms``."""
+def contrast_images(x: np.ndarray, factor: float) -> np.ndarray:
+    """Images in [0, 1] with their contrast scaled by ``factor`` about each image's mean, as ``RandomContrast``
+    does in training (chapter 06)."""
+    if factor <= 0:
+        raise ValueError(f"contrast factor must be > 0, got {factor!r}")
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    return np.clip((x - mean) * factor + mean, 0.0, 1.0).astype(np.float32)
+
+
+def prediction_views(
+    x: np.ndarray,
+    shifts: bool = False,
+    zooms: tuple[float, ...] = (),
+    contrasts: tuple[float, ...] = (),
+) -> list[np.ndarray]:
+    """``x`` itself, with ``shifts`` four copies shifted by 2 pixels, one copy magnified by each of ``zooms`` and
+    one with its contrast scaled by each of ``contrasts``."""
     views = [x]
     if shifts:
         views += [np.roll(x, shift, axis=axis) for axis in (1, 2) for shift in (-2, 2)]
-    return views + [zoom_images(x, factor) for factor in zooms]
+    views += [zoom_images(x, factor) for factor in zooms]
+    return views + [contrast_images(x, factor) for factor in contrasts]
 
 
 def _predict(model, views: list[np.ndarray]) -> np.ndarray:
@@ -201,8 +224,9 @@ def train_pneumoniamnist(
 
     The course's recipe (``build_cnn`` + ``preprocess.augmentation``) with the benchmark's choices (:class:`Recipe`):
     balanced class weights, stronger augmentation plus zoom, a cosine learning-rate decay, and an average of the
-    last epochs' predictions (a snapshot ensemble), each over the image and its zoomed copies (``tta_zoom``,
-    test-time augmentation: the same images, seen at the scales the training zoom taught). The accuracy at a fixed 0.5
+    last epochs' predictions (a snapshot ensemble), each over the image, its zoomed copies (``tta_zoom``,
+    test-time augmentation: the same images, seen at the scales the training zoom taught) and copies with more
+    contrast (``tta_contrast``). The accuracy at a fixed 0.5
     swings from epoch to epoch (``epoch_test_acc_at_half``); the snapshot ensemble and the validation-chosen
     threshold make it stable.
     Test labels are used only to score the final predictions.
@@ -268,7 +292,9 @@ def train_pneumoniamnist(
     if recipe.class_weight:
         counts = np.bincount(y["train"], minlength=2)
         class_weight = {c: float(len(y["train"]) / (2 * counts[c])) for c in range(2)}
-    views = {s: prediction_views(x[s], recipe.tta, recipe.tta_zoom) for s in ("val", "test")}  # made once
+    views = {  # made once
+        s: prediction_views(x[s], recipe.tta, recipe.tta_zoom, recipe.tta_contrast) for s in ("val", "test")
+    }
     p_val, p_test, val_auc, acc_half = [], [], [], []
     for epoch in range(recipe.epochs):
         trainable.fit(

@@ -129,6 +129,7 @@ def test_every_recipe_option_trains_end_to_end():
         weight_decay=1e-4,
         tta=True,
         tta_zoom=(0.9, 1.1),
+        tta_contrast=(0.8, 1.2),
         stretch=True,
         label_smoothing=0.1,
     )
@@ -143,6 +144,20 @@ def test_every_recipe_option_trains_end_to_end():
 def test_recipe_refuses_an_ensemble_longer_than_training():
     with pytest.raises(ValueError, match="ensemble_last"):
         bench.train_pneumoniamnist(_tiny_medmnist(), recipe=bench.Recipe(epochs=2, ensemble_last=3))
+
+
+def test_contrast_images_scales_the_spread_about_each_images_mean():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.4, 0.6, size=(3, 8, 8, 1)).astype(np.float32)
+    x[1] += 0.2  # a brighter image: its own mean is the centre
+    y = bench.contrast_images(x, 1.5)
+    np.testing.assert_allclose(y.mean(axis=(1, 2, 3)), x.mean(axis=(1, 2, 3)), atol=1e-6)
+    np.testing.assert_allclose(y.std(axis=(1, 2, 3)), 1.5 * x.std(axis=(1, 2, 3)), rtol=1e-5)
+    assert (
+        bench.contrast_images(x, 10.0).min() == 0.0 and bench.contrast_images(x, 10.0).max() == 1.0
+    )  # clipped
+    with pytest.raises(ValueError, match="contrast factor"):
+        bench.contrast_images(x, 0.0)
 
 
 def test_zoom_images_magnifies_about_the_centre():
