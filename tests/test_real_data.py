@@ -253,7 +253,7 @@ def test_reference_rows_match_the_published_table(real):
 
 @pytest.mark.real
 def test_pneumoniamnist_short_run_with_validation_threshold(real):
-    """A short version of `make bench`'s benchmark: one seed, 8 epochs (the full one: 3 seeds, 20 epochs)."""
+    """A short version of `make bench`'s benchmark: one seed, 8 epochs (the full one: 3 seeds, 24 epochs)."""
     from sklearn.metrics import roc_auc_score
 
     from crossmodal_lib.bench import Recipe, choose_threshold, load_pneumoniamnist, train_pneumoniamnist
