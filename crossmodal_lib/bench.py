@@ -82,9 +82,9 @@ class Recipe:
     Test-time contrast (``tta_contrast``): the views were chosen on validation. On seeds 0-2, scored alone, every
     zoom view and the views with contrast x1.2, x1.3 and x1.4 beat the plain image's validation AUC, while x0.7
     and x0.8 fell below it, so only the higher-contrast views are kept (contrast is a cue here: pneumonia films
-    have less of it on average). Adding them raised the test AUC on each seed, by
-    0.001-0.003 (seeds 0-2; 0.9730 to 0.9751 in the mean); training with a wider contrast range (+-60 %) instead
-    gave the same; training without contrast jitter lowered the test AUC (0.9714 with test-time zoom alone).
+    have less of it on average). Adding them raised the test AUC on each seed, by 0.001-0.003 (seeds 0-2; 0.9730
+    to 0.9751 in the mean); training with a wider contrast range (+-60 %) instead gave the same; training without
+    contrast jitter lowered the test AUC (0.9714 with test-time zoom alone).
     With both kinds of test-time views, 24 epochs instead of 20 raised the test AUC on each seed (seeds 0-2:
     0.9751 to 0.9767 in the mean) and the validation AUC with it, at about 135 s of training instead of 120.
     """
@@ -228,9 +228,8 @@ def train_pneumoniamnist(
     balanced class weights, stronger augmentation plus zoom, a cosine learning-rate decay, and an average of the
     last epochs' predictions (a snapshot ensemble), each over the image, its zoomed copies (``tta_zoom``,
     test-time augmentation: the same images, seen at the scales the training zoom taught) and copies with more
-    contrast (``tta_contrast``). The accuracy at a fixed 0.5
-    swings from epoch to epoch (``epoch_test_acc_at_half``); the snapshot ensemble and the validation-chosen
-    threshold make it stable.
+    contrast (``tta_contrast``). The accuracy at a fixed 0.5 swings from epoch to epoch (``epoch_test_acc_at_half``);
+    the snapshot ensemble and the validation-chosen threshold make it stable.
     Test labels are used only to score the final predictions.
     """
     import keras
