@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 FAST_ENV_VAR = "CROSSMODAL_FAST"
+# TensorFlow threads per kernel: 1 keeps a machine's digits the same run after run. `make test`'s second pass sets 2
+# (with oneDNN on) to change the arithmetic the way another processor does (tests/nbval_tolerance.py).
+THREADS_ENV_VAR = "CROSSMODAL_THREADS"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 COHORT_DIR = DATA_DIR / "cohort"
@@ -43,11 +46,19 @@ class Course:
         return fast if self.fast else full
 
 
+def tf_threads() -> int:
+    """TensorFlow's intra- and inter-op thread count: ``CROSSMODAL_THREADS``, 1 when unset."""
+    value = os.environ.get(THREADS_ENV_VAR, "1").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV_VAR} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 def setup(seed: int = 0, tensorflow: bool = True) -> Course:
     """Make a notebook reproducible: seeds, one intra-/inter-op thread, deterministic ops, quiet logs.
 
     One thread each is what made 1- and 2-core runs bit-identical (../NOTEBOOK_TESTING.md, fact 7); on the
-    course's small models it costs no visible time.
+    course's small models it costs no visible time. ``CROSSMODAL_THREADS`` changes the count (see ``tf_threads``).
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -57,8 +68,8 @@ def setup(seed: int = 0, tensorflow: bool = True) -> Course:
         import tensorflow as tf
 
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
+            tf.config.threading.set_intra_op_parallelism_threads(tf_threads())
+            tf.config.threading.set_inter_op_parallelism_threads(tf_threads())
         except RuntimeError:
             pass  # TensorFlow already started in this kernel; threads are fixed from its first use.
         tf.get_logger().setLevel("ERROR")

@@ -170,6 +170,7 @@ def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_si
     import crossmodal_lib.features.text as ft
     import crossmodal_lib.preprocess.image as pi
     import crossmodal_lib.preprocess.text as pt
+    from crossmodal_lib.course import tf_threads
 
     h = hashlib.sha256()
     h.update((data_dir / "manifest.csv").read_bytes())
@@ -185,6 +186,9 @@ def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_si
         FEATURE_DIM,
         VECTOR_SIZE,
         WEIGHTING,
+        # The arithmetic: another thread count or oneDNN trains a CNN with other last digits.
+        os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        tf_threads(),
     ]
     h.update(repr(settings).encode())
     for module in (fi, ft, pi, pt):
