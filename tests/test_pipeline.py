@@ -2,7 +2,6 @@
 modalities, the feature cache, the output folder rules, and agreement with notebook 05's stored numbers."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -140,24 +139,25 @@ def test_fit_models_rejects_unknown_names(small_cohort):
 def test_cli_pipeline_matches_notebook_05(tmp_path):
     """`python -m crossmodal_lib train --fast` and chapter 05 call the same functions with the same seed.
 
-    Notebook 05 is stored with its fast-mode outputs; its line "<best fusion>: macro ROC-AUC 0.xxx (95% CI ...)"
-    must equal what pipeline.train writes to metrics.json. The feature cache (if chapter 04 or 05 made it) only
-    saves the CNN's training; the numbers are the same either way.
+    Notebook 05 is stored with its fast-mode outputs; its lines "<model>: macro ROC-AUC 0.xxx (95% CI ...)" must
+    match what pipeline.train writes to metrics.json: to the digit on the machine that stored the notebook, and
+    within the tolerance of the cell that prints them (crossmodal_lib.testing) on any other. The feature cache
+    (if chapter 04 or 05 made it) only saves the CNN's training; the numbers are the same either way.
     """
+    from crossmodal_lib.testing import cell_tolerance, differences
+
     nb = json.loads(NOTEBOOK_05.read_text())
-    text = "".join(
-        "".join(out.get("text", ""))
-        for cell in nb["cells"]
-        if cell["cell_type"] == "code"
-        for out in cell["outputs"]
+    cell = next(
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "(95% CI {row.roc_auc_low" in "".join(c["source"])
     )
-    found = re.findall(
-        r"^(.+ fusion): macro ROC-AUC (\d\.\d{3}) \(95% CI (\d\.\d{3}) to (\d\.\d{3})\)$", text, re.M
-    )
-    assert found, "notebook 05 prints the best fusion model's macro ROC-AUC"
-    name, auc, low, high = found[-1]
+    stored = [line for out in cell["outputs"] for line in "".join(out.get("text", "")).splitlines()]
+    stored = [line for line in stored if "macro ROC-AUC" in line]
     result = pipeline.train(COHORT, tmp_path / "run", fast=True, cache_dir=REPO / ".cache")
-    assert result["summary"]["best_fusion"] == name
-    model = result["models"][name]
-    assert f"{model['roc_auc']:.3f}" == auc
-    assert f"{model['roc_auc_ci'][0]:.3f}" == low and f"{model['roc_auc_ci'][1]:.3f}" == high
+    produced = [
+        f"{name}: macro ROC-AUC {m['roc_auc']:.3f} (95% CI {m['roc_auc_ci'][0]:.3f} to {m['roc_auc_ci'][1]:.3f})"
+        for name, m in result["models"].items()
+    ]
+    assert len(stored) == len(pipeline.MODELS), "notebook 05 prints every model's macro ROC-AUC"
+    assert differences("\n".join(stored), "\n".join(produced), cell_tolerance("".join(cell["source"]))) == []
