@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 FAST_ENV_VAR = "CROSSMODAL_FAST"
-# TensorFlow threads per kernel: 1 keeps a machine's digits the same run after run. `make test`'s second pass sets 2
-# (with oneDNN on) to change the arithmetic the way another processor does (tests/nbval_tolerance.py).
+# TensorFlow threads per kernel: 1 keeps a machine's digits the same run after run. Another count changes the
+# arithmetic, as another processor does; the stored outputs must still match (README, "Tests on your machine").
 THREADS_ENV_VAR = "CROSSMODAL_THREADS"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import crossmodal_lib
+from crossmodal_lib.testing import MARKER, cell_tolerance
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -83,3 +84,13 @@ def test_notebook_does_not_copy_library_code(path):
             n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef | ast.ClassDef)
         }
     assert defined & library == set()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_trained_output_markers_are_valid(path):
+    """Each `# NBVAL_TRAINED_OUTPUT [name]` names a known tolerance and marks a cell that has output to compare."""
+    nb = json.loads(path.read_text())
+    for i, c in enumerate((c for c in cells(nb, "code") if source(c).strip()), 1):
+        if MARKER in source(c):
+            assert cell_tolerance(source(c)) is not None, f"code cell {i}: the marker must be a comment line"
+            assert c["outputs"], f"code cell {i} is marked as trained output but prints nothing"
