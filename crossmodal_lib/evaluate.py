@@ -265,48 +265,52 @@ def metrics_table(
 
 
 def modality_ablation(
-    predict_proba: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    F_x: object,
-    F_y: object,
+    predict_proba: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+    blocks: Mapping[str, object],
     y_true: object,
-    reference: tuple[object, object] | None = None,
+    reference: Mapping[str, object] | None = None,
     strategy: str = "mean",
     metric: Callable[[np.ndarray, np.ndarray], float] = macro_roc_auc,
 ) -> pd.DataFrame:
     """How much does a fused model lose when one modality is blanked out at test time? (chapter 05)
 
-    ``predict_proba(F_x, F_y)`` is any fitted two-modality model. Each modality in turn is replaced by the
-    column means of ``reference`` (the training features; ``strategy="mean"``) or by zeros (``"zero"``), and the
-    metric is recomputed. Returns a table with rows "both", "image removed", "text removed" and columns
-    ``metric`` and ``drop`` (metric with both minus metric without).
+    ``predict_proba({modality: features})`` is any fitted multimodal model; ``blocks`` its test features, e.g.
+    ``{"image": F_x, "text": F_y}``. Each modality in turn is replaced by the column means of ``reference`` (the
+    training features, the same names; ``strategy="mean"``) or by zeros (``"zero"``), and the metric is
+    recomputed. Returns a table with rows "all" and "<modality> removed" and columns ``metric`` and ``drop``
+    (metric with all modalities minus metric without this one).
     """
     if strategy not in {"mean", "zero"}:
         raise ValueError(f"strategy must be 'mean' or 'zero', got {strategy!r}")
-    F_x = np.asarray(F_x, dtype=np.float32)
-    F_y = np.asarray(F_y, dtype=np.float32)
-    for arr, name in ((F_x, "F_x"), (F_y, "F_y")):
+    if not isinstance(blocks, Mapping) or not blocks:
+        raise TypeError("blocks must map modality names to feature arrays, e.g. {'image': F_x, 'text': F_y}")
+    arrays = {name: np.asarray(block, dtype=np.float32) for name, block in blocks.items()}
+    first = next(iter(arrays))
+    for name, arr in arrays.items():
         if arr.ndim != 2:
             raise ValueError(f"{name} must be 2-D (rows, features), got shape {arr.shape}")
-    if F_x.shape[0] != F_y.shape[0]:
-        raise ValueError(f"F_x has {F_x.shape[0]} rows but F_y has {F_y.shape[0]}")
+        if arr.shape[0] != arrays[first].shape[0]:
+            raise ValueError(f"{first} has {arrays[first].shape[0]} rows but {name} has {arr.shape[0]}")
     if strategy == "mean":
         if reference is None:
-            raise ValueError("strategy='mean' needs reference=(F_x_train, F_y_train) to take the means from")
-        fill_x = np.asarray(reference[0], dtype=np.float32).mean(axis=0)
-        fill_y = np.asarray(reference[1], dtype=np.float32).mean(axis=0)
-        if fill_x.shape != F_x.shape[1:] or fill_y.shape != F_y.shape[1:]:
-            raise ValueError("reference features must have the same number of columns as F_x and F_y")
+            raise ValueError(
+                "strategy='mean' needs reference={modality: training features} to take the means from"
+            )
+        missing = [name for name in arrays if name not in reference]
+        if missing:
+            raise ValueError(f"reference has no training features for {missing}")
+        fill = {name: np.asarray(reference[name], dtype=np.float32).mean(axis=0) for name in arrays}
+        for name, arr in arrays.items():
+            if fill[name].shape != arr.shape[1:]:
+                raise ValueError(f"reference[{name!r}] must have {arr.shape[1]} columns like {name}")
     else:
-        fill_x = np.zeros(F_x.shape[1], dtype=np.float32)
-        fill_y = np.zeros(F_y.shape[1], dtype=np.float32)
-    variants = {
-        "both": (F_x, F_y),
-        "image removed": (np.broadcast_to(fill_x, F_x.shape).copy(), F_y),
-        "text removed": (F_x, np.broadcast_to(fill_y, F_y.shape).copy()),
-    }
-    scores = {name: float(metric(y_true, predict_proba(a, b))) for name, (a, b) in variants.items()}
+        fill = {name: np.zeros(arr.shape[1], dtype=np.float32) for name, arr in arrays.items()}
+    variants = {"all": arrays}
+    for name, arr in arrays.items():
+        variants[f"{name} removed"] = {**arrays, name: np.broadcast_to(fill[name], arr.shape).copy()}
+    scores = {row: float(metric(y_true, predict_proba(inputs))) for row, inputs in variants.items()}
     table = pd.DataFrame({"metric": scores})
-    table["drop"] = scores["both"] - table["metric"]
+    table["drop"] = scores["all"] - table["metric"]
     table.index.name = "test features"
     return table
 

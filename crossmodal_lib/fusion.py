@@ -1,22 +1,28 @@
-"""Chapter 04: fusing the two modalities, Z = MLP(F_x, F_y).
+"""Chapter 04: fusing the modalities, Z = MLP(F_x, F_y), and the same for any number of modalities.
 
 One small class per fusion idea, in the spirit of MultiBench's ``fusions/common_fusions.py``:
 
     SingleModality  the baseline: an MLP on one modality's features, p = MLP(F)
     EarlyFusion     an MLP on frozen, concatenated features, p = MLP(F_x ⊕ F_y)       (the article's formula)
-    JointFusion     a two-input Keras model: a CNN on the pixels and a text branch, trained end to end
-    LateFusion      a weighted average of per-modality probabilities, p = w p_x + (1 - w) p_y
-    GatedFusion     a gated multimodal unit: a learned per-sample gate z mixes h_x and h_y
+    JointFusion     a multi-input Keras model: a CNN on the pixels and a branch per other modality, end to end
+    LateFusion      a weighted average of per-modality probabilities, p = Σ_m w_m p_m
+    GatedFusion     a gated multimodal unit: learned per-sample gates z_m mix the modalities' h_m
+
+Every model takes its inputs as a mapping from modality name to array, the same for two modalities or five:
+
+    EarlyFusion().fit({"image": F_x, "text": F_y}, y)                   # Z = MLP(F_x, F_y)
+    EarlyFusion().fit({"image": F_x, "text": F_y, "ecg": F_s}, y)       # Z = MLP(F_x, F_y, F_s)
 
 The Keras models follow the keras-io functional-API style. Every class has ``fit`` and ``predict_proba``
-(scikit-learn's names); inputs are checked (2-D, finite, the same number of rows) and a mismatch names the arrays:
-``"F_x has 120 rows but F_y has 119"``.
+(scikit-learn's names); inputs are checked (2-D, finite, the same number of rows, the modalities the model was fit
+on) and a problem names the modality: ``"image has 120 rows but text has 119"``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -27,10 +33,13 @@ __all__ = [
     "LateFusion",
     "SingleModality",
     "build_mlp",
+    "check_blocks",
     "check_features",
     "check_labels",
     "concatenate_features",
 ]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -65,6 +74,45 @@ def check_features(blocks: Sequence[object], names: Sequence[str], ndim: int = 2
     return arrays
 
 
+def check_blocks(
+    blocks: Mapping[str, object],
+    ndims: Mapping[str, int] | None = None,
+    expected: Sequence[str] | None = None,
+    suffix: str = "",
+) -> dict[str, np.ndarray]:
+    """Check a mapping {modality: array} and return it as float32 arrays, in ``expected``'s order if given.
+
+    Chapter 04. ``ndims`` gives a modality's number of dimensions (2 when not named); ``expected`` the modalities
+    a fitted model needs; ``suffix`` is added to the names in messages (" (validation)").
+    """
+    if not isinstance(blocks, Mapping):
+        raise TypeError(
+            "pass the modalities as a mapping from name to array, e.g. {'image': F_x, 'text': F_y}; "
+            f"got {type(blocks).__name__}"
+        )
+    if not blocks:
+        raise ValueError("no modality given; pass at least one {'name': array}")
+    for name in blocks:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"modality name {name!r} must be a word of letters, digits and _ (e.g. 'image')")
+    if expected is not None:
+        missing = [m for m in expected if m not in blocks]
+        extra = [m for m in blocks if m not in expected]
+        if missing or extra:
+            problem = f"missing modality {missing}" if missing else f"unknown modality {extra}"
+            raise ValueError(f"{problem}{suffix}: the model was fit on {list(expected)}")
+    names = list(expected) if expected is not None else list(blocks)
+    ndims = ndims or {}
+    arrays = {m: check_features([blocks[m]], [m + suffix], ndim=ndims.get(m, 2))[0] for m in names}
+    first = names[0]
+    for m in names[1:]:
+        if arrays[m].shape[0] != arrays[first].shape[0]:
+            raise ValueError(
+                f"{first}{suffix} has {arrays[first].shape[0]} rows but {m}{suffix} has {arrays[m].shape[0]}"
+            )
+    return arrays
+
+
 def check_labels(y: object, n_rows: int, n_classes: int, name: str = "y") -> np.ndarray:
     """Return integer class labels of shape (n_rows,) after checking them (chapter 04)."""
     arr = np.asarray(y)
@@ -79,10 +127,9 @@ def check_labels(y: object, n_rows: int, n_classes: int, name: str = "y") -> np.
     return arr.astype(np.int64)
 
 
-def concatenate_features(F_x: object, F_y: object) -> np.ndarray:
-    """F_x ⊕ F_y: the row-wise concatenation early fusion feeds to its MLP (chapter 04)."""
-    F_x, F_y = check_features([F_x, F_y], ["F_x", "F_y"])
-    return np.concatenate([F_x, F_y], axis=1)
+def concatenate_features(blocks: Mapping[str, object]) -> np.ndarray:
+    """F_x ⊕ F_y (⊕ ...): the row-wise join of the modalities' features that early fusion feeds its MLP (chapter 04)."""
+    return np.concatenate(list(check_blocks(blocks).values()), axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -140,11 +187,14 @@ def _compile(model, learning_rate: float) -> None:
     )
 
 
-class _KerasFusion:
-    """Shared fit/predict for the Keras-based classes: seeding, early stopping, checks."""
+def _model_inputs(arrays: dict[str, np.ndarray]):
+    """The checked blocks in the form Keras takes them: one array, or a tuple in the model's input order."""
+    values = tuple(arrays.values())
+    return values[0] if len(values) == 1 else values
 
-    input_names: tuple[str, ...] = ()
-    input_ndims: tuple[int, ...] = ()
+
+class _KerasFusion:
+    """Shared fit/predict for the Keras-based classes: seeding, early stopping, checks over named modalities."""
 
     def __init__(
         self,
@@ -171,21 +221,24 @@ class _KerasFusion:
         self.seed = seed
         self.model_ = None
         self.history_ = None
+        self.modalities_: tuple[str, ...] = ()
 
-    # subclasses build the Keras model from the (checked) training blocks
-    def _build(self, blocks: list[np.ndarray]):
+    # subclasses build the Keras model from the (checked) training blocks, one Keras input per modality
+    def _build(self, blocks: dict[str, np.ndarray]):
         raise NotImplementedError
 
-    def _check(self, blocks: Sequence[object], suffix: str = "") -> list[np.ndarray]:
-        arrays = []
-        names = [n + suffix for n in self.input_names]
-        for block, name, ndim in zip(blocks, names, self.input_ndims, strict=True):
-            arrays += check_features([block], [name], ndim=ndim)
-        for arr, name in zip(arrays[1:], names[1:], strict=True):
-            if arr.shape[0] != arrays[0].shape[0]:
-                raise ValueError(f"{names[0]} has {arrays[0].shape[0]} rows but {name} has {arr.shape[0]}")
+    def _ndims(self) -> dict[str, int]:
+        return {}  # every modality is a 2-D feature matrix unless a subclass says otherwise
+
+    def _check_count(self, blocks: Mapping[str, object]) -> None:
+        """Subclasses refuse a number of modalities they cannot fuse."""
+        if isinstance(blocks, Mapping) and len(blocks) < 2:
+            raise ValueError(f"{type(self).__name__} fuses at least two modalities, got {list(blocks)}")
+
+    def _check(self, blocks: Mapping[str, object], suffix: str = "") -> dict[str, np.ndarray]:
+        arrays = check_blocks(blocks, self._ndims(), self.modalities_ or None, suffix)
         if self.model_ is not None and not suffix:
-            for arr, name, inp in zip(arrays, names, self.model_.inputs, strict=True):
+            for (name, arr), inp in zip(arrays.items(), self.model_.inputs, strict=True):
                 expected = tuple(inp.shape[1:])
                 if arr.shape[1:] != expected:
                     raise ValueError(
@@ -193,19 +246,28 @@ class _KerasFusion:
                     )
         return arrays
 
-    def _fit(self, blocks: Sequence[object], y: object, validation_data: Sequence[object] | None):
+    def fit(
+        self,
+        blocks: Mapping[str, object],
+        y: object,
+        validation_data: tuple[Mapping[str, object], object] | None = None,
+    ):
+        """Train on {modality: features (n, d)} and labels y (n,); ``validation_data=(blocks_val, y_val)``
+        (the same modalities) enables early stopping on the validation loss."""
         import keras
 
-        self.model_ = None
+        self._check_count(blocks)
+        self.model_, self.modalities_ = None, ()
         arrays = self._check(blocks)
-        y = check_labels(y, arrays[0].shape[0], self.n_classes)
+        y = check_labels(y, len(next(iter(arrays.values()))), self.n_classes)
+        self.modalities_ = tuple(arrays)
         validation = None
         callbacks = []
         if validation_data is not None:
-            *val_blocks, y_val = validation_data
-            val_arrays = self._check(val_blocks, suffix="_val")
-            y_val = check_labels(y_val, val_arrays[0].shape[0], self.n_classes, name="y_val")
-            validation = (tuple(val_arrays), y_val)
+            val_blocks, y_val = validation_data
+            val_arrays = self._check(val_blocks, suffix=" (validation)")
+            y_val = check_labels(y_val, len(next(iter(val_arrays.values()))), self.n_classes, name="y_val")
+            validation = (_model_inputs(val_arrays), y_val)
             callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor="val_loss", patience=self.patience, restore_best_weights=True
@@ -215,7 +277,7 @@ class _KerasFusion:
         keras.utils.set_random_seed(self.seed)
         self.model_ = self._build(arrays)
         self.history_ = self.model_.fit(
-            tuple(arrays) if len(arrays) > 1 else arrays[0],
+            _model_inputs(arrays),
             y,
             validation_data=validation,
             epochs=self.epochs,
@@ -226,165 +288,125 @@ class _KerasFusion:
         )
         return self
 
-    def _predict(self, blocks: Sequence[object]) -> np.ndarray:
+    def _fitted(self) -> None:
         if self.model_ is None:
             raise ValueError(f"{type(self).__name__} is not fitted yet; call fit first")
+
+    def predict_proba(self, blocks: Mapping[str, object]) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), from the modalities the model was fit on."""
+        self._fitted()
         arrays = self._check(blocks)
-        x = tuple(arrays) if len(arrays) > 1 else arrays[0]
-        proba = np.asarray(self.model_.predict(x, batch_size=256, verbose=0), dtype=np.float64)
+        proba = np.asarray(
+            self.model_.predict(_model_inputs(arrays), batch_size=256, verbose=0), dtype=np.float64
+        )
         return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only up to rounding
 
-    def predict(self, *inputs: object) -> np.ndarray:
-        """The most probable class per row; takes the same inputs as ``predict_proba``."""
-        return self.predict_proba(*inputs).argmax(axis=1)
+    def predict(self, blocks: Mapping[str, object]) -> np.ndarray:
+        """The most probable class per row."""
+        return self.predict_proba(blocks).argmax(axis=1)
 
 
 class SingleModality(_KerasFusion):
     """The baseline: p = softmax(MLP(F)) on one modality's features (chapter 04).
 
-    >>> model = SingleModality(epochs=50).fit(F_x_train, y_train, validation_data=(F_x_val, y_val))
-    >>> proba = model.predict_proba(F_x_test)            # (n, n_classes)
+    >>> model = SingleModality(epochs=50).fit({"image": F_x_train}, y_train, validation_data=({"image": F_x_val}, y_val))
+    >>> proba = model.predict_proba({"image": F_x_test})            # (n, n_classes)
     """
 
-    input_names = ("F",)
-    input_ndims = (2,)
+    def _check_count(self, blocks):
+        if isinstance(blocks, Mapping) and len(blocks) != 1:
+            raise ValueError(f"SingleModality takes exactly one modality, got {list(blocks)}")
 
     def _build(self, blocks):
         return build_mlp(
-            blocks,
+            list(blocks.values()),
             self.n_classes,
             (self.hidden,),
             self.dropout,
-            ["F"],
+            list(blocks),
             self.learning_rate,
             name="single_modality",
         )
 
-    def fit(
-        self, F: object, y: object, validation_data: tuple[object, object] | None = None
-    ) -> SingleModality:
-        """Train on features F (n, d) and labels y (n,); ``validation_data=(F_val, y_val)`` enables early stopping."""
-        return self._fit([F], y, validation_data)
-
-    def predict_proba(self, F: object) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes)."""
-        return self._predict([F])
-
 
 class EarlyFusion(_KerasFusion):
-    """Early fusion on frozen features: Z = MLP(F_x ⊕ F_y) (chapter 04; the article's formula, working).
+    """Early fusion on frozen features: Z = MLP(F_x ⊕ F_y ⊕ ...) (chapter 04; the article's formula, working).
 
-    F_x comes from the CNN, F_y from Word2Vec; both are frozen (computed once), standardised, concatenated and fed
-    to one hidden layer and a softmax.
+    F_x comes from the CNN, F_y from Word2Vec (and F_s from an ECG encoder ...); all are frozen (computed once),
+    standardised, concatenated and fed to one hidden layer and a softmax.
 
-    >>> model = EarlyFusion().fit(F_x_train, F_y_train, y_train, validation_data=(F_x_val, F_y_val, y_val))
-    >>> proba = model.predict_proba(F_x_test, F_y_test)
+    >>> model = EarlyFusion().fit({"image": F_x, "text": F_y}, y, validation_data=({"image": F_x_val, "text": F_y_val}, y_val))
+    >>> proba = model.predict_proba({"image": F_x_test, "text": F_y_test})
     """
-
-    input_names = ("F_x", "F_y")
-    input_ndims = (2, 2)
 
     def _build(self, blocks):
         return build_mlp(
-            blocks,
+            list(blocks.values()),
             self.n_classes,
             (self.hidden,),
             self.dropout,
-            ["F_x", "F_y"],
+            list(blocks),
             self.learning_rate,
             "early_fusion",
         )
 
-    def fit(
-        self,
-        F_x: object,
-        F_y: object,
-        y: object,
-        validation_data: tuple[object, object, object] | None = None,
-    ) -> EarlyFusion:
-        """Train on image features F_x (n, d_x), text features F_y (n, d_y) and labels y (n,)."""
-        return self._fit([F_x, F_y], y, validation_data)
-
-    def predict_proba(self, F_x: object, F_y: object) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes)."""
-        return self._predict([F_x, F_y])
-
 
 class GatedFusion(_KerasFusion):
-    """A gated multimodal unit (Arevalo et al., 2017) on frozen features (chapter 04).
+    """A gated multimodal unit (Arevalo et al., 2017) on frozen features, for any number of modalities (chapter 04).
 
-        h_x = tanh(W_x F_x),  h_y = tanh(W_y F_y),  z = sigmoid(W_z [F_x ⊕ F_y]),
-        h = z ⊙ h_x + (1 − z) ⊙ h_y,  p = softmax(W_o h)
+        h_m = tanh(W_m F_m),  z = softmax_m(V_m [F_1 ⊕ ... ⊕ F_M]),  h = Σ_m z_m ⊙ h_m,  p = softmax(W_o h)
 
-    The gate z is computed per sample: it says how much this patient's prediction leans on the image (z near 1)
-    or on the note (z near 0). ``gates(F_x, F_y)`` returns it.
+    The gates z_m are computed per sample and hidden unit and sum to 1 over the modalities: they say how much this
+    patient's prediction leans on each modality. With two modalities z_image = 1 - z_text, the gate of the paper.
+    ``gates(blocks)`` returns them.
     """
-
-    input_names = ("F_x", "F_y")
-    input_ndims = (2, 2)
 
     def _build(self, blocks):
         import keras
 
-        F_x_train, F_y_train = blocks
-        F_x = keras.Input(shape=(F_x_train.shape[1],), name="F_x")
-        F_y = keras.Input(shape=(F_y_train.shape[1],), name="F_y")
-        x = _normalizer(F_x_train, "F_x_standardised")(F_x)
-        y = _normalizer(F_y_train, "F_y_standardised")(F_y)
-        h_x = keras.layers.Dense(self.hidden, activation="tanh", name="h_x")(x)
-        h_y = keras.layers.Dense(self.hidden, activation="tanh", name="h_y")(y)
-        both = keras.layers.Concatenate(name="concatenate")([x, y])
-        z = keras.layers.Dense(self.hidden, activation="sigmoid", name="gate")(both)
-        # h = z * h_x + (1 - z) * h_y, written as h_y + z * (h_x - h_y) with built-in layers only (no Lambda).
-        diff = keras.layers.Subtract(name="h_x_minus_h_y")([h_x, h_y])
-        h = keras.layers.Add(name="h")([h_y, keras.layers.Multiply(name="gated")([z, diff])])
-        h = keras.layers.Dropout(self.dropout, name="dropout")(h)
-        out = keras.layers.Dense(self.n_classes, activation="softmax", name="probabilities")(h)
-        model = keras.Model([F_x, F_y], out, name="gated_fusion")
+        inputs, normed, h = [], [], []
+        for name, block in blocks.items():
+            inp = keras.Input(shape=(block.shape[1],), name=name)
+            x = _normalizer(block, f"{name}_standardised")(inp)
+            inputs.append(inp)
+            normed.append(x)
+            h.append(keras.layers.Dense(self.hidden, activation="tanh", name=f"h_{name}")(x))
+        both = keras.layers.Concatenate(name="concatenate")(normed)
+        logits = [keras.layers.Dense(self.hidden, name=f"gate_logits_{name}")(both) for name in blocks]
+        z = keras.layers.Softmax(axis=1, name="gate")(keras.ops.stack(logits, axis=1))  # (n, M, hidden)
+        fused = keras.ops.sum(z * keras.ops.stack(h, axis=1), axis=1)
+        fused = keras.layers.Dropout(self.dropout, name="dropout")(fused)
+        out = keras.layers.Dense(self.n_classes, activation="softmax", name="probabilities")(fused)
+        model = keras.Model(inputs, out, name="gated_fusion")
         _compile(model, self.learning_rate)
         return model
 
-    def fit(
-        self,
-        F_x: object,
-        F_y: object,
-        y: object,
-        validation_data: tuple[object, object, object] | None = None,
-    ) -> GatedFusion:
-        """Train on image features F_x (n, d_x), text features F_y (n, d_y) and labels y (n,)."""
-        return self._fit([F_x, F_y], y, validation_data)
-
-    def predict_proba(self, F_x: object, F_y: object) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes)."""
-        return self._predict([F_x, F_y])
-
-    def gates(self, F_x: object, F_y: object) -> np.ndarray:
-        """The gate z per sample and unit, shape (n, hidden); its row mean is the weight on the image."""
+    def gates(self, blocks: Mapping[str, object]) -> dict[str, np.ndarray]:
+        """The gate z_m per modality, each of shape (n, hidden); they sum to 1 over the modalities."""
         import keras
 
-        if self.model_ is None:
-            raise ValueError("GatedFusion is not fitted yet; call fit first")
-        arrays = self._check([F_x, F_y])
+        self._fitted()
+        arrays = self._check(blocks)
         gate_model = keras.Model(self.model_.inputs, self.model_.get_layer("gate").output)
-        return np.asarray(gate_model.predict(tuple(arrays), batch_size=256, verbose=0), dtype=np.float64)
+        z = np.asarray(gate_model.predict(_model_inputs(arrays), batch_size=256, verbose=0), dtype=np.float64)
+        return {name: z[:, i, :] for i, name in enumerate(self.modalities_)}
 
 
 class JointFusion(_KerasFusion):
-    """Joint (end-to-end) fusion: one two-input Keras model trained as a whole (chapter 04).
+    """Joint (end-to-end) fusion: one multi-input Keras model trained as a whole (chapter 04).
 
-    The image branch is the course's CNN (``features.image.build_cnn``, cut at its ``features`` layer) learning
-    from the pixels; the text branch is a Dense layer on the note's document vector F_y. Both branches get their
-    gradients from the fused prediction, p = MLP(CNN(X) ⊕ g(F_y)), so the image features are learnt *for* fusion
-    instead of for the image-only task.
+    The ``image`` modality is given as pixels, and its branch is the course's CNN (``features.image.build_cnn``,
+    cut at its ``features`` layer); every other modality is a feature matrix (the note's document vector F_y, ...)
+    with a Dense branch. All branches get their gradients from the fused prediction, p = MLP(CNN(X) ⊕ g(F_y)), so
+    the image features are learnt *for* fusion instead of for the image-only task.
 
     ``image_model``: a trained CNN from ``build_cnn`` (chapter 02) whose weights start the image branch (a copy is
     fine-tuned; the CNN passed in is not changed). Without it the branch starts from random weights and needs
     more epochs. ``augment`` puts chapter 01's augmentation layers in front of the image branch (active in
-    ``fit`` only).
-    """
+    ``fit`` only). ``image``: the name of the modality given as pixels.
 
-    input_names = ("images", "F_y")
-    input_ndims = (4, 2)
+    >>> joint = JointFusion(image_model=cnn).fit({"image": images, "text": F_y}, y)
+    """
 
     def __init__(
         self,
@@ -392,12 +414,22 @@ class JointFusion(_KerasFusion):
         feature_dim: int = 64,
         image_model: object | None = None,
         augment: bool = True,
+        image: str = "image",
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.feature_dim = feature_dim
         self.image_model = image_model
         self.augment = augment
+        self.image = image
+
+    def _ndims(self) -> dict[str, int]:
+        return {self.image: 4}
+
+    def _check_count(self, blocks):
+        super()._check_count(blocks)
+        if isinstance(blocks, Mapping) and self.image not in blocks:
+            raise ValueError(f"JointFusion needs the pixels as modality {self.image!r}, got {list(blocks)}")
 
     def _image_branch(self, input_shape: tuple[int, ...]):
         import keras
@@ -424,52 +456,46 @@ class JointFusion(_KerasFusion):
     def _build(self, blocks):
         import keras
 
-        images_train, F_y_train = blocks
-        image_branch = self._image_branch(images_train.shape[1:])
-        images = keras.Input(shape=images_train.shape[1:], name="images")
-        F_y = keras.Input(shape=(F_y_train.shape[1],), name="F_y")
-        x = images
-        if self.augment:
-            from crossmodal_lib.preprocess.image import augmentation
+        image_branch = self._image_branch(blocks[self.image].shape[1:])
+        inputs, branches = [], []
+        for name, block in blocks.items():
+            inp = keras.Input(shape=block.shape[1:], name=name)
+            inputs.append(inp)
+            if name == self.image:
+                x = inp
+                if self.augment:
+                    from crossmodal_lib.preprocess.image import augmentation
 
-            x = augmentation(seed=self.seed)(x)
-        f_x = image_branch(x)
-        y = _normalizer(F_y_train, "F_y_standardised")(F_y)
-        f_y = keras.layers.Dense(self.feature_dim, activation="relu", name="text_branch")(y)
-        h = keras.layers.Concatenate(name="concatenate")([f_x, f_y])
+                    x = augmentation(seed=self.seed)(x)
+                branches.append(image_branch(x))
+            else:
+                x = _normalizer(block, f"{name}_standardised")(inp)
+                branches.append(
+                    keras.layers.Dense(self.feature_dim, activation="relu", name=f"{name}_branch")(x)
+                )
+        h = keras.layers.Concatenate(name="concatenate")(branches)
         h = keras.layers.Dense(self.hidden, activation="relu", name="hidden_0")(h)
         h = keras.layers.Dropout(self.dropout, name="dropout_0")(h)
         out = keras.layers.Dense(self.n_classes, activation="softmax", name="probabilities")(h)
-        model = keras.Model([images, F_y], out, name="joint_fusion")
+        model = keras.Model(inputs, out, name="joint_fusion")
         _compile(model, self.learning_rate)
         return model
-
-    def fit(
-        self,
-        images: object,
-        F_y: object,
-        y: object,
-        validation_data: tuple[object, object, object] | None = None,
-    ) -> JointFusion:
-        """Train on images (n, h, w, 1) in [0, 1], text features F_y (n, d_y) and labels y (n,)."""
-        return self._fit([images, F_y], y, validation_data)
-
-    def predict_proba(self, images: object, F_y: object) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes)."""
-        return self._predict([images, F_y])
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Late fusion
 # ----------------------------------------------------------------------------------------------------------------
-def _check_probas(probas: Sequence[object], names: Sequence[str]) -> list[np.ndarray]:
-    check_features(probas, names)  # 2-D, finite, the same rows (it returns float32 copies; keep float64 here)
-    arrays = [np.asarray(a, dtype=np.float64) for a in probas]
-    for arr, name in zip(arrays, names, strict=True):
-        if arr.shape[1] != arrays[0].shape[1]:
-            raise ValueError(f"{names[0]} has {arrays[0].shape[1]} classes but {name} has {arr.shape[1]}")
+def _check_probas(
+    probas: Mapping[str, object], expected: Sequence[str] | None, what: str
+) -> dict[str, np.ndarray]:
+    arrays = check_blocks(probas, expected=expected, suffix=f" ({what})")  # 2-D, finite, the same rows
+    arrays = {name: np.asarray(probas[name], dtype=np.float64) for name in arrays}  # float64 for the averages
+    first = next(iter(arrays))
+    for name, arr in arrays.items():
+        if arr.shape[1] != arrays[first].shape[1]:
+            raise ValueError(f"{first} has {arrays[first].shape[1]} classes but {name} has {arr.shape[1]}")
         if arr.min() < 0 or arr.max() > 1 + 1e-6:
-            raise ValueError(f"{name} must hold probabilities in [0, 1]")
+            raise ValueError(f"{name} ({what}) must hold probabilities in [0, 1]")
     return arrays
 
 
@@ -479,58 +505,58 @@ class LateFusion:
     Each modality has its own model; only their predictions meet. ``weights=None`` averages equally; ``fit``
     chooses the weights on validation predictions (a grid over the simplex, step ``1/grid_steps``, lowest log-loss).
 
-    >>> late = LateFusion().fit([p_image_val, p_text_val], y_val)
-    >>> proba = late.predict_proba([p_image_test, p_text_test])
+    >>> late = LateFusion().fit({"image": p_image_val, "text": p_text_val}, y_val)
+    >>> late.weights_                                   # {"image": 0.6, "text": 0.4}
+    >>> proba = late.predict_proba({"image": p_image_test, "text": p_text_test})
     """
 
-    def __init__(self, weights: Sequence[float] | None = None, grid_steps: int = 10) -> None:
+    def __init__(self, weights: Mapping[str, float] | None = None, grid_steps: int = 10) -> None:
         if grid_steps < 1:
             raise ValueError(f"grid_steps must be at least 1, got {grid_steps}")
         self.grid_steps = grid_steps
         self.weights_ = None if weights is None else self._check_weights(weights)
 
     @staticmethod
-    def _check_weights(weights: Sequence[float]) -> np.ndarray:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 1 or len(w) < 2:
-            raise ValueError(f"weights must be a list of at least two numbers, got {weights!r}")
+    def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
+        if not isinstance(weights, Mapping) or len(weights) < 2:
+            raise ValueError(f"weights must map at least two modalities to weights, got {weights!r}")
+        w = np.asarray(list(weights.values()), dtype=np.float64)
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise ValueError(f"weights must be non-negative and not all zero, got {weights!r}")
-        return w / w.sum()
+        return {name: float(v) for name, v in zip(weights, w / w.sum(), strict=True)}
 
-    def fit(self, probas_val: Sequence[object], y_val: object) -> LateFusion:
+    def fit(self, probas_val: Mapping[str, object], y_val: object) -> LateFusion:
         """Choose the weights that minimise the validation log-loss of the averaged probabilities."""
         from sklearn.metrics import log_loss
 
-        names = [f"probas_val[{i}]" for i in range(len(probas_val))]
-        if len(probas_val) < 2:
+        if isinstance(probas_val, Mapping) and len(probas_val) < 2:
             raise ValueError("late fusion needs the predictions of at least two models")
-        arrays = _check_probas(probas_val, names)
-        n_classes = arrays[0].shape[1]
-        y_val = check_labels(y_val, arrays[0].shape[0], n_classes, name="y_val")
+        arrays = _check_probas(probas_val, None, "validation")
+        stacked = np.stack(list(arrays.values()))  # (M, n, classes)
+        n_classes = stacked.shape[2]
+        y_val = check_labels(y_val, stacked.shape[1], n_classes, name="y_val")
         best, best_loss = None, np.inf
         steps = self.grid_steps
         for combo in itertools.product(range(steps + 1), repeat=len(arrays) - 1):
             if sum(combo) > steps:
                 continue
             w = np.array([*combo, steps - sum(combo)], dtype=np.float64) / steps
-            p = sum(wi * a for wi, a in zip(w, arrays, strict=True))
+            p = np.tensordot(w, stacked, axes=1)
             loss = log_loss(y_val, p / p.sum(axis=1, keepdims=True), labels=np.arange(n_classes))
             if loss < best_loss - 1e-12:
                 best, best_loss = w, loss
-        self.weights_ = best
+        self.weights_ = {name: float(v) for name, v in zip(arrays, best, strict=True)}
         self.validation_log_loss_ = float(best_loss)
         return self
 
-    def predict_proba(self, probas: Sequence[object]) -> np.ndarray:
+    def predict_proba(self, probas: Mapping[str, object]) -> np.ndarray:
         """The weighted average of the models' probabilities, shape (n, n_classes)."""
-        arrays = _check_probas(probas, [f"probas[{i}]" for i in range(len(probas))])
-        weights = np.full(len(arrays), 1 / len(arrays)) if self.weights_ is None else self.weights_
-        if len(weights) != len(arrays):
-            raise ValueError(f"late fusion has {len(weights)} weights but got {len(arrays)} predictions")
-        p = sum(w * a for w, a in zip(weights, arrays, strict=True))
+        expected = None if self.weights_ is None else list(self.weights_)
+        arrays = _check_probas(probas, expected, "predictions")
+        weights = self.weights_ or {name: 1 / len(arrays) for name in arrays}
+        p = sum(weights[name] * arr for name, arr in arrays.items())
         return p / p.sum(axis=1, keepdims=True)  # rows sum to 1 exactly, not only up to rounding
 
-    def predict(self, probas: Sequence[object]) -> np.ndarray:
+    def predict(self, probas: Mapping[str, object]) -> np.ndarray:
         """The most probable class per row."""
         return self.predict_proba(probas).argmax(axis=1)

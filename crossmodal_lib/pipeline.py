@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from crossmodal_lib import evaluate
 __all__ = [
     "EPOCHS",
     "FUSION_MODELS",
+    "MODALITIES",
     "MODELS",
     "SINGLE_MODELS",
     "CohortFeatures",
@@ -54,7 +54,9 @@ EPOCHS: dict[str, tuple[int, int]] = {
     "joint": (15, 3),
     "bootstrap": (1000, 200),
 }
-SINGLE_MODELS = ("image only", "text only")
+#: The modalities the pipeline reads, and the CohortFeatures field that holds each one's features.
+MODALITIES = {"image": "F_x", "text": "F_y"}
+SINGLE_MODELS = tuple(f"{m} only" for m in MODALITIES)
 FUSION_MODELS = ("early fusion", "joint fusion", "late fusion", "gated fusion")
 MODELS = SINGLE_MODELS + FUSION_MODELS
 FEATURE_DIM = 64
@@ -140,6 +142,11 @@ class CohortFeatures:
             "y": self.y[m],
             "patient_id": self.frame["patient_id"].to_numpy()[m],
         }
+
+    def blocks(self, split: str) -> dict[str, np.ndarray]:
+        """The features of one split by modality, {"image": F_x, "text": F_y}: what the fusion models take."""
+        m = self.mask(split)
+        return {name: getattr(self, field)[m] for name, field in MODALITIES.items()}
 
     def missing_counts(self) -> dict[str, dict[str, int]]:
         """Rows without an image / without a note, per split."""
@@ -324,7 +331,6 @@ def fit_models(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; known: {list(MODELS)}")
-    tr, va = features.part("train"), features.part("val")
     k = len(features.classes)
     mlp = {
         "n_classes": k,
@@ -332,64 +338,69 @@ def fit_models(
         "patience": budget("mlp_patience", fast),
         "seed": seed,
     }
+    tr, va = features.blocks("train"), features.blocks("val")
+    y_tr, y_va = features.part("train")["y"], features.part("val")["y"]
     fitted: dict[str, object] = {}
-    needed = set(models) | ({"image only", "text only"} if "late fusion" in models else set())
+    needed = set(models) | (set(SINGLE_MODELS) if "late fusion" in models else set())
     for name in MODELS:
         if name not in needed:
             continue
         _log(verbose, f"  fitting {name} ...")
-        if name == "image only":
+        if name in SINGLE_MODELS:
+            m = name.removesuffix(" only")
             fitted[name] = fusion.SingleModality(**mlp).fit(
-                tr["F_x"], tr["y"], validation_data=(va["F_x"], va["y"])
-            )
-        elif name == "text only":
-            fitted[name] = fusion.SingleModality(**mlp).fit(
-                tr["F_y"], tr["y"], validation_data=(va["F_y"], va["y"])
+                {m: tr[m]}, y_tr, validation_data=({m: va[m]}, y_va)
             )
         elif name == "early fusion":
-            fitted[name] = fusion.EarlyFusion(**mlp).fit(
-                tr["F_x"], tr["F_y"], tr["y"], validation_data=(va["F_x"], va["F_y"], va["y"])
-            )
+            fitted[name] = fusion.EarlyFusion(**mlp).fit(tr, y_tr, validation_data=(va, y_va))
         elif name == "gated fusion":
-            fitted[name] = fusion.GatedFusion(**mlp).fit(
-                tr["F_x"], tr["F_y"], tr["y"], validation_data=(va["F_x"], va["F_y"], va["y"])
-            )
+            fitted[name] = fusion.GatedFusion(**mlp).fit(tr, y_tr, validation_data=(va, y_va))
         elif name == "joint fusion":
             joint = fusion.JointFusion(
                 n_classes=k, epochs=budget("joint", fast), patience=3, seed=seed, image_model=features.cnn
             )
             fitted[name] = joint.fit(
-                tr["images"], tr["F_y"], tr["y"], validation_data=(va["images"], va["F_y"], va["y"])
+                _with_pixels(tr, features, "train"),
+                y_tr,
+                validation_data=(_with_pixels(va, features, "val"), y_va),
             )
         elif name == "late fusion":
-            p_val = [
-                fitted[m].predict_proba(va["F_x" if m == "image only" else "F_y"]) for m in SINGLE_MODELS
-            ]
-            fitted[name] = fusion.LateFusion().fit(p_val, va["y"])
+            p_val = {m.removesuffix(" only"): fitted[m].predict_proba(_single(va, m)) for m in SINGLE_MODELS}
+            fitted[name] = fusion.LateFusion().fit(p_val, y_va)
     return {name: fitted[name] for name in MODELS if name in fitted}
+
+
+def _single(blocks: dict[str, np.ndarray], model_name: str) -> dict[str, np.ndarray]:
+    """The one modality a single-modality model ("image only") takes."""
+    m = model_name.removesuffix(" only")
+    return {m: blocks[m]}
+
+
+def _with_pixels(
+    blocks: dict[str, np.ndarray], features: CohortFeatures, split: str
+) -> dict[str, np.ndarray]:
+    """The joint model's inputs: the images' pixels in place of F_x, the other modalities' features."""
+    return {**blocks, "image": features.part(split)["images"]}
 
 
 def predict(
     models: dict[str, object], features: CohortFeatures, split: str = "test"
 ) -> dict[str, np.ndarray]:
     """Each fitted model's class probabilities on one split, {name: (n, n_classes)} (chapters 04-05)."""
-    part = features.part(split)
-    inputs: dict[str, Callable[[object], np.ndarray]] = {
-        "image only": lambda m: m.predict_proba(part["F_x"]),
-        "text only": lambda m: m.predict_proba(part["F_y"]),
-        "early fusion": lambda m: m.predict_proba(part["F_x"], part["F_y"]),
-        "gated fusion": lambda m: m.predict_proba(part["F_x"], part["F_y"]),
-        "joint fusion": lambda m: m.predict_proba(part["images"], part["F_y"]),
-    }
+    blocks = features.blocks(split)
     out: dict[str, np.ndarray] = {}
     for name, model in models.items():
-        if name == "late fusion":
-            singles = [models[m] for m in SINGLE_MODELS]
-            out[name] = model.predict_proba(
-                [inputs[m](s) for m, s in zip(SINGLE_MODELS, singles, strict=True)]
-            )
+        if name in SINGLE_MODELS:
+            out[name] = model.predict_proba(_single(blocks, name))
+        elif name == "joint fusion":
+            out[name] = model.predict_proba(_with_pixels(blocks, features, split))
+        elif name == "late fusion":
+            singles = {
+                m.removesuffix(" only"): models[m].predict_proba(_single(blocks, m)) for m in SINGLE_MODELS
+            }
+            out[name] = model.predict_proba(singles)
         else:
-            out[name] = inputs[name](model)
+            out[name] = model.predict_proba(blocks)
     return out
 
 
@@ -509,16 +520,13 @@ def train(
     y_test = feats.part("test")["y"]
     best = summary["best_fusion"]
     per_class = evaluate.per_class_metrics(y_test, probas[best], feats.classes)
-    test = feats.part("test")
     ablation = None
     if "early fusion" in models:
-        ref = feats.part("train")
         ablation = evaluate.modality_ablation(
             models["early fusion"].predict_proba,
-            test["F_x"],
-            test["F_y"],
+            feats.blocks("test"),
             y_test,
-            reference=(ref["F_x"], ref["F_y"]),
+            reference=feats.blocks("train"),
         )
     step(4, f"writing metrics.json and figures to {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -126,28 +126,39 @@ def test_metrics_table_for_several_models():
         evaluate.metrics_table({"good": good, "bad": bad[:119]}, y)
 
 
-def test_modality_ablation_measures_reliance():
+def test_modality_ablation_measures_reliance_over_named_modalities():
     rng = np.random.default_rng(0)
     y = np.arange(80) % 4
-    F_x = np.eye(4)[y] * 3 + rng.normal(size=(80, 4)) * 0.3
-    F_y = rng.normal(size=(80, 3))
+    blocks = {
+        "image": np.eye(4)[y] * 3 + rng.normal(size=(80, 4)) * 0.3,
+        "text": rng.normal(size=(80, 3)),
+        "ecg": rng.normal(size=(80, 2)),
+    }
 
-    def image_model(a, b):  # uses F_x only
+    def image_model(inputs):  # uses the image only
+        a = inputs["image"]
         e = np.exp(a - a.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    table = evaluate.modality_ablation(image_model, F_x, F_y, y, reference=(F_x, F_y))
-    assert list(table.index) == ["both", "image removed", "text removed"]
+    table = evaluate.modality_ablation(image_model, blocks, y, reference=blocks)
+    assert list(table.index) == ["all", "image removed", "text removed", "ecg removed"]
     assert table.at["text removed", "drop"] == pytest.approx(0.0)
+    assert table.at["ecg removed", "drop"] == pytest.approx(0.0)
     assert table.at["image removed", "drop"] > 0.3
-    zero = evaluate.modality_ablation(image_model, F_x, F_y, y, strategy="zero")
-    assert zero.at["both", "metric"] == table.at["both", "metric"]
+    zero = evaluate.modality_ablation(image_model, blocks, y, strategy="zero")
+    assert zero.at["all", "metric"] == table.at["all", "metric"]
     with pytest.raises(ValueError, match="needs reference"):
-        evaluate.modality_ablation(image_model, F_x, F_y, y)
-    with pytest.raises(ValueError, match="F_x has 80 rows but F_y has 79"):
-        evaluate.modality_ablation(image_model, F_x, F_y[:79], y, strategy="zero")
+        evaluate.modality_ablation(image_model, blocks, y)
+    with pytest.raises(ValueError, match=r"reference has no training features for \['ecg'\]"):
+        evaluate.modality_ablation(
+            image_model, blocks, y, reference={"image": blocks["image"], "text": blocks["text"]}
+        )
+    with pytest.raises(ValueError, match="image has 80 rows but text has 79"):
+        evaluate.modality_ablation(image_model, {**blocks, "text": blocks["text"][:79]}, y, strategy="zero")
     with pytest.raises(ValueError, match="strategy must be"):
-        evaluate.modality_ablation(image_model, F_x, F_y, y, strategy="median")
+        evaluate.modality_ablation(image_model, blocks, y, strategy="median")
+    with pytest.raises(TypeError, match="blocks must map modality names"):
+        evaluate.modality_ablation(image_model, [blocks["image"]], y, strategy="zero")
 
 
 def test_plots_return_axes():

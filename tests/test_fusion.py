@@ -29,27 +29,37 @@ FAST = {"epochs": 40, "batch_size": 16, "hidden": 16}
 
 
 # ---------------------------------------------------------------------------------------------------- input checks
-def test_mismatched_rows_name_both_arrays():
+def _blocks(F_x, F_y):
+    return {"image": F_x, "text": F_y}
+
+
+def test_mismatched_rows_name_both_modalities():
     F_x, F_y, _ = _tiny()
-    with pytest.raises(ValueError, match="F_x has 120 rows but F_y has 119"):
-        fusion.concatenate_features(F_x, F_y[:119])
+    with pytest.raises(ValueError, match="image has 120 rows but text has 119"):
+        fusion.concatenate_features(_blocks(F_x, F_y[:119]))
 
 
 def test_nan_features_are_refused_with_the_row():
     F_x, F_y, _ = _tiny()
     F_y[7, 2] = np.nan
-    with pytest.raises(ValueError, match=r"F_y has 1 NaN or infinite values \(first at row 7\)"):
-        fusion.concatenate_features(F_x, F_y)
+    with pytest.raises(ValueError, match=r"text has 1 NaN or infinite values \(first at row 7\)"):
+        fusion.concatenate_features(_blocks(F_x, F_y))
 
 
-def test_wrong_ndim_and_empty_are_refused():
+def test_wrong_ndim_empty_and_not_a_mapping_are_refused():
     F_x, F_y, _ = _tiny()
-    with pytest.raises(ValueError, match=r"F_x must have 2 dimensions, got shape \(120,\)"):
-        fusion.concatenate_features(F_x[:, 0], F_y)
-    with pytest.raises(ValueError, match="F_x has no rows"):
-        fusion.concatenate_features(F_x[:0], F_y[:0])
-    with pytest.raises(ValueError, match="F_y is None"):
-        fusion.concatenate_features(F_x, None)
+    with pytest.raises(ValueError, match=r"image must have 2 dimensions, got shape \(120,\)"):
+        fusion.concatenate_features(_blocks(F_x[:, 0], F_y))
+    with pytest.raises(ValueError, match="image has no rows"):
+        fusion.concatenate_features(_blocks(F_x[:0], F_y[:0]))
+    with pytest.raises(ValueError, match="text is None"):
+        fusion.concatenate_features(_blocks(F_x, None))
+    with pytest.raises(TypeError, match="mapping from name to array"):
+        fusion.concatenate_features([F_x, F_y])
+    with pytest.raises(ValueError, match="no modality given"):
+        fusion.concatenate_features({})
+    with pytest.raises(ValueError, match="modality name 'F x' must be a word"):
+        fusion.concatenate_features({"F x": F_x})
 
 
 def test_labels_are_checked():
@@ -61,48 +71,94 @@ def test_labels_are_checked():
         fusion.check_labels([0.0, 1.0], 2, 4)
 
 
-def test_concatenate_features_is_the_row_wise_join():
+def test_concatenate_features_is_the_row_wise_join_in_the_mapping_order():
     F_x, F_y, _ = _tiny()
-    both = fusion.concatenate_features(F_x, F_y)
+    both = fusion.concatenate_features(_blocks(F_x, F_y))
     assert both.shape == (120, 11) and both.dtype == np.float32
     assert np.array_equal(both[:, :6], F_x) and np.array_equal(both[:, 6:], F_y)
+    assert np.array_equal(fusion.concatenate_features({"text": F_y, "image": F_x})[:, :5], F_y)
 
 
 # ---------------------------------------------------------------------------------------------------- Keras models
 def test_early_fusion_shapes_determinism_and_signal():
     F_x, F_y, y = _tiny()
-    a = fusion.EarlyFusion(**FAST).fit(F_x, F_y, y, validation_data=(F_x, F_y, y))
-    b = fusion.EarlyFusion(**FAST).fit(F_x, F_y, y, validation_data=(F_x, F_y, y))
-    pa, pb = a.predict_proba(F_x, F_y), b.predict_proba(F_x, F_y)
+    b = _blocks(F_x, F_y)
+    first = fusion.EarlyFusion(**FAST).fit(b, y, validation_data=(b, y))
+    second = fusion.EarlyFusion(**FAST).fit(b, y, validation_data=(b, y))
+    pa, pb = first.predict_proba(b), second.predict_proba(b)
     assert pa.shape == (120, 4)
     assert np.allclose(pa.sum(axis=1), 1.0)
     assert np.array_equal(pa, pb), "same seed, same data: same probabilities"
     assert macro_roc_auc(y, pa) > 0.85
-    assert a.predict(F_x, F_y).shape == (120,)
+    assert first.predict(b).shape == (120,)
+    assert first.modalities_ == ("image", "text")
 
 
 def test_fusion_beats_one_modality_on_the_and_task():
     F_x, F_y, y = _tiny(n=200)
-    single = fusion.SingleModality(**FAST).fit(F_x, y)
-    early = fusion.EarlyFusion(**FAST).fit(F_x, F_y, y)
-    assert macro_roc_auc(y, early.predict_proba(F_x, F_y)) > macro_roc_auc(y, single.predict_proba(F_x)) + 0.1
+    single = fusion.SingleModality(**FAST).fit({"image": F_x}, y)
+    early = fusion.EarlyFusion(**FAST).fit(_blocks(F_x, F_y), y)
+    gain = macro_roc_auc(y, early.predict_proba(_blocks(F_x, F_y))) - macro_roc_auc(
+        y, single.predict_proba({"image": F_x})
+    )
+    assert gain > 0.1
 
 
-def test_predict_before_fit_and_wrong_width_are_refused():
+def _three(n=240, seed=0):
+    """Eight classes = three binary findings, one in each modality: only all three together give the class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 8
+    blocks = {name: rng.normal(size=(n, 4)).astype(np.float32) for name in ("image", "text", "ecg")}
+    for bit, name in enumerate(blocks):
+        blocks[name][:, 0] += 3.0 * ((y >> bit) & 1)
+    return blocks, y
+
+
+def test_three_modalities_fuse_better_than_any_two():
+    blocks, y = _three()
+    settings = {**FAST, "n_classes": 8, "epochs": 60}
+    all_three = macro_roc_auc(y, fusion.EarlyFusion(**settings).fit(blocks, y).predict_proba(blocks))
+    for left_out in blocks:
+        pair = {name: block for name, block in blocks.items() if name != left_out}
+        assert (
+            all_three
+            > macro_roc_auc(y, fusion.EarlyFusion(**settings).fit(pair, y).predict_proba(pair)) + 0.05
+        )
+    gated = fusion.GatedFusion(**settings).fit(blocks, y)
+    assert macro_roc_auc(y, gated.predict_proba(blocks)) > 0.85
+    gates = gated.gates(blocks)
+    assert list(gates) == ["image", "text", "ecg"] and gates["ecg"].shape == (240, 16)
+    assert np.allclose(sum(gates.values()), 1.0), "the gates of one unit sum to 1 over the modalities"
+
+
+def test_predict_before_fit_wrong_width_and_missing_modality_are_refused():
     F_x, F_y, y = _tiny()
     with pytest.raises(ValueError, match="not fitted yet"):
-        fusion.EarlyFusion().predict_proba(F_x, F_y)
-    model = fusion.SingleModality(epochs=1).fit(F_x, y)
-    with pytest.raises(ValueError, match=r"F has shape \(5,\) per row but the model was fit on \(6,\)"):
-        model.predict_proba(F_y)
+        fusion.EarlyFusion().predict_proba(_blocks(F_x, F_y))
+    model = fusion.SingleModality(epochs=1).fit({"image": F_x}, y)
+    with pytest.raises(ValueError, match=r"image has shape \(5,\) per row but the model was fit on \(6,\)"):
+        model.predict_proba({"image": F_y})
+    with pytest.raises(ValueError, match=r"missing modality \['image'\]: the model was fit on \['image'\]"):
+        model.predict_proba({"text": F_y})
+    early = fusion.EarlyFusion(epochs=1).fit(_blocks(F_x, F_y), y)
+    with pytest.raises(ValueError, match=r"missing modality \['text'\]"):
+        early.predict_proba({"image": F_x})
+    with pytest.raises(ValueError, match=r"unknown modality \['ecg'\]"):
+        early.predict_proba({**_blocks(F_x, F_y), "ecg": F_x})
+    with pytest.raises(ValueError, match="exactly one modality"):
+        fusion.SingleModality(epochs=1).fit(_blocks(F_x, F_y), y)
+    with pytest.raises(ValueError, match="at least two modalities"):
+        fusion.EarlyFusion(epochs=1).fit({"image": F_x}, y)
 
 
 def test_fit_checks_validation_data():
     F_x, F_y, y = _tiny()
-    with pytest.raises(ValueError, match="F_x_val has 120 rows but F_y_val has 60"):
-        fusion.EarlyFusion(epochs=1).fit(F_x, F_y, y, validation_data=(F_x, F_y[:60], y))
-    with pytest.raises(ValueError, match="F_x has 120 rows but F_y has 119"):
-        fusion.GatedFusion(epochs=1).fit(F_x, F_y[:119], y)
+    with pytest.raises(ValueError, match=r"image \(validation\) has 120 rows but text \(validation\) has 60"):
+        fusion.EarlyFusion(epochs=1).fit(_blocks(F_x, F_y), y, validation_data=(_blocks(F_x, F_y[:60]), y))
+    with pytest.raises(ValueError, match=r"missing modality \['text'\] \(validation\)"):
+        fusion.EarlyFusion(epochs=1).fit(_blocks(F_x, F_y), y, validation_data=({"image": F_x}, y))
+    with pytest.raises(ValueError, match="image has 120 rows but text has 119"):
+        fusion.GatedFusion(epochs=1).fit(_blocks(F_x, F_y[:119]), y)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         fusion.EarlyFusion(epochs=0)
 
@@ -111,15 +167,17 @@ def test_gated_fusion_gates_and_safe_save(tmp_path):
     import keras
 
     F_x, F_y, y = _tiny()
-    gated = fusion.GatedFusion(**FAST).fit(F_x, F_y, y)
-    gates = gated.gates(F_x, F_y)
-    assert gates.shape == (120, 16)
-    assert ((gates >= 0) & (gates <= 1)).all()
-    # Built-in layers only (no Lambda): the model loads in Keras' safe mode and predicts the same.
+    b = _blocks(F_x, F_y)
+    gated = fusion.GatedFusion(**FAST).fit(b, y)
+    gates = gated.gates(b)
+    assert gates["image"].shape == (120, 16)
+    assert ((gates["image"] >= 0) & (gates["image"] <= 1)).all()
+    assert np.allclose(gates["image"] + gates["text"], 1.0)
+    # No Lambda layer: the model loads in Keras' safe mode and predicts the same.
     path = tmp_path / "gated.keras"
     gated.model_.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    assert np.allclose(loaded.predict((F_x, F_y), verbose=0), gated.predict_proba(F_x, F_y), atol=1e-5)
+    assert np.allclose(loaded.predict((F_x, F_y), verbose=0), gated.predict_proba(b), atol=1e-5)
 
 
 def test_joint_fusion_two_inputs_and_image_model():
@@ -129,21 +187,28 @@ def test_joint_fusion_two_inputs_and_image_model():
     _, F_y, y = _tiny(n=48)
     images = rng.random((48, 16, 16, 1), dtype=np.float32) * 0.3
     images[y >= 2, 2:8, 2:8, 0] += 0.6
-    joint = fusion.JointFusion(epochs=2, hidden=8, feature_dim=8).fit(images, F_y, y)
-    p = joint.predict_proba(images, F_y)
+    b = {"image": images, "text": F_y}
+    joint = fusion.JointFusion(epochs=2, hidden=8, feature_dim=8).fit(b, y)
+    p = joint.predict_proba(b)
     assert p.shape == (48, 4) and np.allclose(p.sum(axis=1), 1.0)
     assert [tuple(t.shape[1:]) for t in joint.model_.inputs] == [(16, 16, 1), (5,)]
     # Starting from a trained CNN: the CNN passed in is copied, not changed.
     cnn = build_cnn((16, 16, 1), n_classes=4, feature_dim=8)
     before = [w.copy() for w in cnn.get_weights()]
-    fusion.JointFusion(epochs=1, hidden=8, feature_dim=8, image_model=cnn, augment=False).fit(images, F_y, y)
+    fusion.JointFusion(epochs=1, hidden=8, feature_dim=8, image_model=cnn, augment=False).fit(b, y)
     assert all(np.array_equal(a, b) for a, b in zip(before, cnn.get_weights(), strict=True))
     with pytest.raises(ValueError, match="image_model expects images of shape"):
-        fusion.JointFusion(epochs=1, image_model=build_cnn((32, 32, 1))).fit(images, F_y, y)
-    with pytest.raises(ValueError, match="images has 48 rows but F_y has 47"):
-        joint.predict_proba(images, F_y[:47])
-    with pytest.raises(ValueError, match=r"images must have 4 dimensions, got shape \(48, 16, 16\)"):
-        joint.predict_proba(images[..., 0], F_y)
+        fusion.JointFusion(epochs=1, image_model=build_cnn((32, 32, 1))).fit(b, y)
+    with pytest.raises(ValueError, match="image has 48 rows but text has 47"):
+        joint.predict_proba({"image": images, "text": F_y[:47]})
+    with pytest.raises(ValueError, match=r"image must have 4 dimensions, got shape \(48, 16, 16\)"):
+        joint.predict_proba({"image": images[..., 0], "text": F_y})
+    with pytest.raises(ValueError, match="needs the pixels as modality 'image'"):
+        fusion.JointFusion(epochs=1).fit({"film": images, "text": F_y}, y)
+    three = fusion.JointFusion(epochs=1, hidden=8, feature_dim=8, augment=False).fit(
+        {**b, "ecg": F_y[:, :3]}, y
+    )
+    assert [tuple(t.shape[1:]) for t in three.model_.inputs] == [(16, 16, 1), (5,), (3,)]
 
 
 # ---------------------------------------------------------------------------------------------------- late fusion
@@ -158,28 +223,30 @@ def _probas(y, noise, seed):
 def test_late_fusion_picks_the_better_model_on_validation():
     y = np.arange(200) % 4
     good, useless = _probas(y, 0.5, 0), np.full((200, 4), 0.25)
-    late = fusion.LateFusion().fit([useless, good], y)
-    assert late.weights_[1] >= 0.8
-    assert np.isclose(late.weights_.sum(), 1.0)
-    p = late.predict_proba([useless, good])
+    late = fusion.LateFusion().fit({"image": useless, "text": good}, y)
+    assert late.weights_["text"] >= 0.8
+    assert np.isclose(sum(late.weights_.values()), 1.0)
+    p = late.predict_proba({"image": useless, "text": good})
     assert p.shape == (200, 4) and np.allclose(p.sum(axis=1), 1.0)
+    three = fusion.LateFusion().fit({"image": useless, "text": good, "ecg": useless}, y)
+    assert list(three.weights_) == ["image", "text", "ecg"] and three.weights_["text"] >= 0.8
 
 
 def test_late_fusion_fixed_weights_and_errors():
     y = np.arange(40) % 4
     a, b = _probas(y, 1.0, 1), _probas(y, 1.0, 2)
-    late = fusion.LateFusion(weights=[1, 3])
-    assert np.allclose(late.weights_, [0.25, 0.75])
-    assert np.allclose(late.predict_proba([a, b]), 0.25 * a + 0.75 * b)
+    late = fusion.LateFusion(weights={"image": 1, "text": 3})
+    assert late.weights_ == {"image": 0.25, "text": 0.75}
+    assert np.allclose(late.predict_proba({"image": a, "text": b}), 0.25 * a + 0.75 * b)
     equal = fusion.LateFusion()
-    assert np.allclose(equal.predict_proba([a, b]), (a + b) / 2)
+    assert np.allclose(equal.predict_proba({"image": a, "text": b}), (a + b) / 2)
     with pytest.raises(ValueError, match="non-negative"):
-        fusion.LateFusion(weights=[-1, 2])
+        fusion.LateFusion(weights={"image": -1, "text": 2})
     with pytest.raises(ValueError, match="at least two"):
-        fusion.LateFusion().fit([a], y)
-    with pytest.raises(ValueError, match="has 4 classes but probas_val\\[1\\] has 3"):
-        fusion.LateFusion().fit([a, b[:, :3]], y)
-    with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
-        fusion.LateFusion().predict_proba([a, b * 3])
-    with pytest.raises(ValueError, match="2 weights but got 3 predictions"):
-        late.predict_proba([a, b, a])
+        fusion.LateFusion().fit({"image": a}, y)
+    with pytest.raises(ValueError, match="image has 4 classes but text has 3"):
+        fusion.LateFusion().fit({"image": a, "text": b[:, :3]}, y)
+    with pytest.raises(ValueError, match=r"text \(predictions\) must hold probabilities in \[0, 1\]"):
+        fusion.LateFusion().predict_proba({"image": a, "text": b * 3})
+    with pytest.raises(ValueError, match=r"unknown modality \['ecg'\] \(predictions\)"):
+        late.predict_proba({"image": a, "text": b, "ecg": a})
