@@ -563,11 +563,7 @@ def train(
                 for name, r in table.iterrows()
             },
         },
-        "late_fusion_weights": dict(
-            zip(SINGLE_MODELS, map(float, models["late fusion"].weights_), strict=True)
-        )
-        if "late fusion" in models
-        else None,
+        "late_fusion_weights": dict(models["late fusion"].weights_) if "late fusion" in models else None,
         "per_class_best_fusion": per_class.round(6).to_dict(orient="index"),
         "ablation_early_fusion": None if ablation is None else ablation.round(6).to_dict(orient="index"),
         "figures": figures,
