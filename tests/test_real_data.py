@@ -6,37 +6,20 @@ has none, so there they skip with the reason; in CI (``CI=true``) the folder mus
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from conftest import require_real_data
 
 from crossmodal_lib.data.corpora import (
     IU_XRAY_REPORTS,
     PNEUMONIAMNIST,
     REAL_DATA_ENV,
-    default_real_data_dir,
     load_iu_xray_reports,
     read_corpus,
     real_data_dir,
     real_data_path,
 )
 from crossmodal_lib.data.medmnist import KEYS, load_medmnist
-
-
-def _require_real_data():
-    folder = real_data_dir()
-    if folder is None:
-        reason = f"real data not found at {default_real_data_dir()} (set {REAL_DATA_ENV} to its folder)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}: real-data tests must run in CI")
-        pytest.skip(reason)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def real():
-    return _require_real_data()
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +46,10 @@ def test_require_real_data_fails_in_ci(tmp_path, monkeypatch):
     monkeypatch.setenv(REAL_DATA_ENV, str(tmp_path / "absent"))
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
-        _require_real_data()
+        require_real_data()
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="real data not found"):
-        _require_real_data()
+        require_real_data()
 
 
 # ------------------------------------------------------------------ MedMNIST loader

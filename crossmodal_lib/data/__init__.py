@@ -19,21 +19,35 @@ from crossmodal_lib.data.folder import (
     read_images,
     split_by_patient,
 )
+from crossmodal_lib.data.ptbxl import (
+    PTBXL_LEADS,
+    SUPERCLASSES,
+    load_ptbxl,
+    official_split,
+    read_ptbxl_signals,
+    superclass_matrix,
+)
 
 __all__ = [
     "CLASSES",
     "IMAGE_FINDINGS",
     "NOTE_FINDINGS",
+    "PTBXL_LEADS",
+    "SUPERCLASSES",
     "CohortConfig",
     "generate_cohort",
     "label_from_findings",
     "load_cohort",
     "load_findings",
     "load_manifest",
+    "load_ptbxl",
+    "official_split",
     "read_ecg",
     "read_image",
     "read_images",
+    "read_ptbxl_signals",
     "split_by_patient",
+    "superclass_matrix",
     "verify_cohort",
     "write_cohort",
 ]
