@@ -1,9 +1,12 @@
-"""Features per modality (chapters 02-03): F_x = CNN(X) for images, F_y = Word2Vec(Y) for notes.
+"""Features per modality (chapters 02-03, 07): F_x = CNN(X) for images, F_y = Word2Vec(Y) for notes,
+F_s = CNN(signal) for ECG traces.
 
-``image`` imports TensorFlow only when a function is called, so ``import crossmodal_lib.features`` stays quick.
+``image`` and ``signal`` import TensorFlow only when a function is called, so ``import crossmodal_lib.features``
+stays quick.
 """
 
 from crossmodal_lib.features.image import build_cnn, feature_extractor, image_features, train_cnn
+from crossmodal_lib.features.signal import build_signal_cnn, signal_features
 from crossmodal_lib.features.text import (
     document_vectors,
     fit_idf,
@@ -15,6 +18,7 @@ from crossmodal_lib.features.text import (
 
 __all__ = [
     "build_cnn",
+    "build_signal_cnn",
     "document_vectors",
     "feature_extractor",
     "fit_idf",
@@ -22,6 +26,7 @@ __all__ = [
     "load_vectors",
     "pretrain_word2vec",
     "save_vectors",
+    "signal_features",
     "train_cnn",
     "train_word2vec",
 ]

@@ -67,23 +67,26 @@ def build_cnn(
     return keras.Model(inputs, outputs, name="image_cnn")
 
 
-def _check_xy(x, y, n_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_xy(x, y, n_classes: int, what: str, input_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    # input_shape is the model's (without the batch axis): 3 axes for images, 2 for the 1-D ECG CNN (chapter 07).
     x = np.asarray(x)
     y = np.asarray(y)
-    if x.ndim != 4:
-        raise ValueError(f"{what} images have shape {x.shape}; expected (n, height, width, channels)")
+    items = "images" if len(input_shape) == 3 else "signals"
+    if x.ndim != len(input_shape) + 1:
+        layout = "height, width, channels" if len(input_shape) == 3 else ", ".join(map(str, input_shape))
+        raise ValueError(f"{what} {items} have shape {x.shape}; expected (n, {layout})")
     if y.ndim != 1:
         raise ValueError(f"{what} labels have shape {y.shape}; expected integer class indices (n,)")
     if len(x) != len(y):
-        raise ValueError(f"{what}: {len(x)} images but {len(y)} labels; they must match one to one")
+        raise ValueError(f"{what}: {len(x)} {items} but {len(y)} labels; they must match one to one")
     if len(x) == 0:
-        raise ValueError(f"{what}: no images")
+        raise ValueError(f"{what}: no {items}")
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{what} labels have dtype {y.dtype}; expected integer class indices")
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"{what} labels must lie in 0..{n_classes - 1}, got {y.min()}..{y.max()}")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} images contain NaN or infinite values")
+        raise ValueError(f"{what} {items} contain NaN or infinite values")
     return x.astype(np.float32), y
 
 
@@ -100,7 +103,8 @@ def train_cnn(
     patience: int = 5,
     learning_rate: float = 1e-3,
 ):
-    """Train a CNN from ``build_cnn`` on integer labels; returns the Keras ``History`` (chapter 02).
+    """Train a CNN from ``build_cnn`` (or chapter 07's ``build_signal_cnn``, with ``augment=False``) on integer
+    labels; returns the Keras ``History`` (chapter 02).
 
     * augmentation (``crossmodal_lib.preprocess.augmentation``) is applied to the training images only: the
       model is trained inside a wrapper ``augmentation -> model``, whose random layers are active in ``fit`` and
@@ -114,16 +118,20 @@ def train_cnn(
     from crossmodal_lib.preprocess.image import augmentation
 
     n_classes = int(model.output_shape[-1])
-    x, y = _check_xy(x, y, n_classes, "training")
-    x_val, y_val = _check_xy(x_val, y_val, n_classes, "validation")
     expected = tuple(model.input_shape[1:])
+    x, y = _check_xy(x, y, n_classes, "training", expected)
+    x_val, y_val = _check_xy(x_val, y_val, n_classes, "validation", expected)
+    image = len(expected) == 3
     for name, arr in (("training", x), ("validation", x_val)):
         if tuple(arr.shape[1:]) != expected:
             raise ValueError(
-                f"{name} images have shape {arr.shape[1:]} per image; the model expects {expected}"
+                f"{name} {'images' if image else 'signals'} have shape {arr.shape[1:]} per "
+                f"{'image' if image else 'record'}; the model expects {expected}"
             )
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+    if augment and not image:  # the augmentation layers rotate and shift 2-D images
+        raise ValueError(f"augment=True needs an image model, not input {expected}; pass augment=False")
     keras.utils.set_random_seed(seed)
     if augment:
         inputs = keras.Input(shape=expected, name="image")
@@ -158,14 +166,14 @@ def train_cnn(
 
 
 def feature_extractor(model):
-    """The sub-model ``image -> "features" layer`` of a CNN from ``build_cnn`` (chapter 02)."""
+    """The sub-model ``input -> "features" layer`` of a ``build_cnn`` or ``build_signal_cnn`` model (chapter 02)."""
     import keras
 
     try:
         layer = model.get_layer(FEATURE_LAYER)
     except ValueError:
         raise ValueError(
-            f"model {model.name!r} has no layer named {FEATURE_LAYER!r}; build it with build_cnn"
+            f"model {model.name!r} has no layer named {FEATURE_LAYER!r}; build it with build_cnn or build_signal_cnn"
         ) from None
     return keras.Model(model.inputs, layer.output, name=model.name + "_features")
 

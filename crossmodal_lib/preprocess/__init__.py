@@ -1,4 +1,5 @@
-"""Preprocessing of each modality (chapter 01): images to one array format, notes to tokens."""
+"""Preprocessing of each modality (chapters 01, 07): images to one array format, notes to tokens, ECG traces
+filtered and z-scored."""
 
 from __future__ import annotations
 
@@ -7,9 +8,31 @@ from collections.abc import Sequence
 import numpy as np
 
 from crossmodal_lib.preprocess.image import augmentation, prepare_images
+from crossmodal_lib.preprocess.signal import (
+    RHYTHM_FEATURES,
+    check_signals,
+    detect_r_peaks,
+    normalise_signals,
+    prepare_signals,
+    remove_baseline_wander,
+    rhythm_features,
+)
 from crossmodal_lib.preprocess.text import tokenize, tokenize_all
 
-__all__ = ["augmentation", "prepare_images", "prepare_visits", "tokenize", "tokenize_all"]
+__all__ = [
+    "RHYTHM_FEATURES",
+    "augmentation",
+    "check_signals",
+    "detect_r_peaks",
+    "normalise_signals",
+    "prepare_images",
+    "prepare_signals",
+    "prepare_visits",
+    "remove_baseline_wander",
+    "rhythm_features",
+    "tokenize",
+    "tokenize_all",
+]
 
 
 def prepare_visits(
