@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_real_data
+from real_data import require_real_data
 
 from crossmodal_lib.data.corpora import (
     IU_XRAY_REPORTS,
