@@ -7,7 +7,10 @@
 2. the cohort's image-only / text-only / fusion metrics with confidence intervals (``crossmodal_lib.pipeline``,
    fast mode, into a temporary folder);
 3. the course's CNN recipe on the real PneumoniaMNIST (28x28 chest radiographs) beside the MedMNIST v2 reference
-   results, when ``../shared/data/real`` is there (:func:`crossmodal_lib.data.corpora.real_data_dir`).
+   results, when ``../shared/data/real`` is there (:func:`crossmodal_lib.data.corpora.real_data_dir`);
+4. ECG-only, report-only and fused macro ROC-AUC over PTB-XL's 5 diagnostic superclasses on the first 500
+   records there (official split; the recipe is :func:`crossmodal_lib.signal_text.ptbxl_superclass_benchmark`),
+   with the full-dataset leaderboard's best figure quoted as context, not as a comparable number.
 
 Each part runs in its own Python process: the course pins TensorFlow to one thread (reproducible notebooks),
 while the PneumoniaMNIST benchmark may use more (``--threads``), and TensorFlow fixes its threads at start-up.
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from crossmodal_lib.data.corpora import PNEUMONIAMNIST, default_real_data_dir, real_data_dir
+from crossmodal_lib.data.ptbxl import PTBXL_SUBSET
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / ".bench"
@@ -55,6 +59,8 @@ PNEUMONIAMNIST_REFERENCE: dict[str, tuple[float, float]] = {
     "AutoKeras": (0.947, 0.878),
     "Google AutoML Vision": (0.991, 0.946),
 }
+PTBXL_LEADERBOARD = "ptbxl_benchmark.md"  # beside the PTB-XL subset in the real-data folder
+PTBXL_TASK = "diagnostic superclasses"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -400,6 +406,30 @@ def reference_table_from_file(path: str | os.PathLike) -> dict[str, tuple[float,
     return rows
 
 
+def ptbxl_leaderboard(path: str | os.PathLike) -> dict | None:
+    """The best full-dataset macro AUC for PTB-XL's superclasses in ``ptbxl_benchmark.md``, with its source line.
+
+    The file's table row for the task lists ``model 0.930(05); model 0.928; ...`` best first; the first entry is
+    kept. ``None`` when the file or the row is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    source, best = None, None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# Source:"):
+            source = line.lstrip("# ").strip()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) >= 2 and cells[0].startswith(PTBXL_TASK):
+            entry = cells[1].split(";")[0].strip()
+            model, _, score = entry.rpartition(" ")
+            best = {"task": cells[0], "entry": entry, "model": model, "macro_auc": float(score.split("(")[0])}
+    if best is None:
+        return None
+    title = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+    return {**best, "source": source or title, "reference": title}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Notebook timings and the cohort's pipeline
 # ----------------------------------------------------------------------------------------------------------------
@@ -541,6 +571,51 @@ def _pneumoniamnist_lines(pm: dict) -> list[str]:
     ]
 
 
+def _ptbxl_lines(px: dict) -> list[str]:
+    classes = px["classes"]
+    n, ch = px["n"], px["choices"]
+    lines = [
+        f"{px['dataset']}: train {n['train']} / val {n['val']} / test {n['test']} ECGs. **500 records are not the "
+        "full PTB-XL (21,799 records)**: the val and test folds hold a few to a few dozen ECGs per superclass.",
+        "",
+        "| model | val macro AUC | test macro AUC [95% CI] | " + " | ".join(classes) + " | C (val) |",
+        "|---|---:|---|" + "---:|" * len(classes) + "---:|",
+    ]
+    for name, row in px["models"].items():
+        low, high = row["test_auc_ci"]
+        per = " | ".join(f"{row['test_auc_per_class'][c]:.3f}" for c in classes)
+        lines.append(
+            f"| {name} | {row['val_auc']:.3f} | {row['test_auc']:.3f} [{low:.3f}, {high:.3f}] | {per} | {row['C']:g} |"
+        )
+    tried = ", ".join(f"{k} {v:.3f}" for k, v in ch["ecg_val_auc"].items())
+    epochs = ", ".join(f"{k}: best {v['best']} of {v['run']}" for k, v in ch["cnn_epochs"].items())
+    lines += [
+        "",
+        f"Per-superclass columns: test AUC. CI: 95% percentile bootstrap, {px.get('bootstrap', '?')}.",
+        "",
+        "Chosen on the validation split only: "
+        f"ECG input **{ch['leads']}** lead(s), rhythm features {'added' if ch['rhythm_features'] else 'not added'} "
+        f"(ecg-only val macro AUC: {tried}); C from {ch['C_grid']}; CNN epochs by early stopping on the val loss "
+        f"(max {ch['max_epochs']}; {epochs}). CNN target: {ch['single_label_rule']}. Text: {ch['text']}.",
+        "",
+        f"Time: {px['seconds']:.0f} s wall, {px.get('cpu_seconds', float('nan')):.0f} s CPU "
+        f"with {px.get('threads', '?')} TensorFlow thread(s), seed {px['seed']}.",
+        "",
+    ]
+    board = px.get("leaderboard")
+    if board:
+        lines += [
+            f"Context, not comparable: the best full-dataset macro AUC for {board['task']} is "
+            f"{board['entry']} (train folds 1-8 of all 21,799 records, test fold 10), from {board['reference']}; "
+            f"{board['source']}. These figures come from 500 records, 1/40 of the data, and a test fold of "
+            f"{n['test']} ECGs.",
+            "",
+        ]
+    else:
+        lines += ["Leaderboard context: ptbxl_benchmark.md not found beside the data.", ""]
+    return lines
+
+
 _SECTIONS = {
     "notebooks": ("## Chapters in fast mode (CROSSMODAL_FAST=1)", "seconds", _notebook_lines),
     "cohort": (
@@ -553,6 +628,7 @@ _SECTIONS = {
         "runs",
         _pneumoniamnist_lines,
     ),
+    "ptbxl": ("## PTB-XL (first 500 records)", "models", _ptbxl_lines),
 }
 
 
@@ -596,10 +672,27 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
         result["threads"] = args.threads
         result["load_average_1min"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
         return result
+    if part == "ptbxl":
+        folder = real_data_dir()
+        if folder is None:
+            return f"real data not found at {default_real_data_dir()} (set CROSSMODAL_REAL_DATA); skipped"
+        if not (folder / PTBXL_SUBSET).is_dir():
+            return f"no PTB-XL subset at {folder / PTBXL_SUBSET}; skipped"
+        import tensorflow as tf
+
+        from crossmodal_lib.signal_text import ptbxl_superclass_benchmark
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        tf.config.experimental.enable_op_determinism()
+        result = ptbxl_superclass_benchmark(folder / PTBXL_SUBSET, seed=args.seeds[0])
+        result["threads"] = args.threads
+        result["leaderboard"] = ptbxl_leaderboard(folder / PTBXL_LEADERBOARD)
+        return result
     raise ValueError(f"unknown part {part!r}")
 
 
-PARTS = ("notebooks", "cohort", "pneumoniamnist")
+PARTS = ("notebooks", "cohort", "pneumoniamnist", "ptbxl")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -609,8 +702,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: .bench/)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="PneumoniaMNIST seeds")
-    parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads for PneumoniaMNIST")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0, 1, 2], help="PneumoniaMNIST seeds (PTB-XL: the first)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="TensorFlow threads for PneumoniaMNIST and PTB-XL"
+    )
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: run one part, write JSON
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
