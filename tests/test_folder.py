@@ -142,3 +142,68 @@ def test_read_images_names_the_row_of_a_corrupt_image(folder):
     ):
         read_images(df)
     assert len(read_images(df.iloc[:3])) == 3
+
+
+# ---------------------------------------------------------------------------------------------------- ECG files
+def test_ecgs_read_as_one_batch(folder):
+    from crossmodal_lib.data import read_ecgs
+
+    x = read_ecgs(load_manifest(folder))
+    assert x.dtype == np.float32 and x.shape[0] > 12 and x.shape[2] == 1
+    assert np.isfinite(x).all()
+
+
+def _break_ecg(folder, row, array, name="broken.npy"):
+    np.save(folder / "ecg" / name, array)
+    rewrite(
+        folder,
+        lambda df: df.__setitem__("ecg", [f"ecg/{name}" if i == row else p for i, p in enumerate(df["ecg"])]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (
+            np.zeros(450, np.float32),
+            r"line 5 \(id '.+'\): ECG has 450 samples x 1 lead\(s\), the first row's has 500 x 1",
+        ),
+        (
+            np.r_[np.zeros(10), np.nan, np.zeros(489)].astype(np.float32),
+            r"line 5 .*1 NaN or infinite samples \(first at sample 10\)",
+        ),
+        (np.array(["a", "b"]), r"line 5 .*holds <U1 of shape \(2,\)"),
+    ],
+)
+def test_a_bad_ecg_is_named_by_its_row(folder, array, message):
+    from crossmodal_lib.data import read_ecgs
+
+    _break_ecg(folder, 3, array)
+    with pytest.raises(ValueError, match=message):
+        read_ecgs(load_manifest(folder))
+
+
+def test_missing_or_unsupported_ecg_files_are_named(folder):
+    rewrite(folder, lambda df: df.__setitem__("ecg", ["ecg/nowhere.npy"] + list(df["ecg"][1:])))
+    with pytest.raises(FileNotFoundError, match=r"line 2 \(id '.+'\): ecg file 'ecg/nowhere.npy' not found"):
+        load_manifest(folder)
+    rewrite(folder, lambda df: df.__setitem__("ecg", ["ecg/trace.csv"] + list(df["ecg"][1:])))
+    with pytest.raises(ValueError, match=r"line 2 .*ecg 'ecg/trace.csv' has an unsupported type"):
+        load_manifest(folder, check_files=False)
+
+
+def test_wfdb_ecgs_must_have_the_expected_rate(folder):
+    import wfdb
+
+    from crossmodal_lib.data import read_ecgs
+
+    trace = np.sin(np.linspace(0, 20, 500))[:, None]
+    for name, fs in (("at100", 100), ("at250", 250)):
+        wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["II"], p_signal=trace, write_dir=str(folder / "ecg"))
+    rewrite(
+        folder, lambda df: df.__setitem__("ecg", ["ecg/at100.hea", "ecg/at250.hea"] + list(df["ecg"][2:]))
+    )
+    df = load_manifest(folder)
+    assert np.allclose(read_ecgs(df.head(1))[0, :, 0], trace[:, 0], atol=1e-3)
+    with pytest.raises(ValueError, match=r"line 3 .*sampled at 250 Hz, expected 100 Hz"):
+        read_ecgs(df)

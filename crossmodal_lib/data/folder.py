@@ -4,8 +4,9 @@ Chapter 01 (the cohort) and chapter 06 (your own data). A dataset is a folder wi
 
     id,patient_id,image,text,label[,split][,report][,ecg][,age][,sex][,visit]
 
-``image`` (and ``ecg``) are paths relative to the folder (PNG, JPEG, DICOM ``.dcm`` or ``.npy``); an empty cell means
-the modality is missing for that row. ``text`` is free text in UTF-8; empty means missing. ``split`` is
+``image`` and ``ecg`` are paths relative to the folder (images: PNG, JPEG, DICOM ``.dcm`` or ``.npy``; ECGs:
+``.npy`` traces at ``ECG_HZ`` or WFDB records ``.hea``, which carry their own rate); an empty cell means the modality
+is missing for that row. ``text`` is free text in UTF-8; empty means missing. ``split`` is
 train/val/test; when the column is absent, ``split_by_patient`` makes one.
 """
 
@@ -21,6 +22,8 @@ REQUIRED_COLUMNS = ("id", "patient_id", "image", "text", "label")
 OPTIONAL_COLUMNS = ("split", "report", "ecg", "age", "sex", "visit")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".npy")
+ECG_SUFFIXES = (".npy", ".hea")
+ECG_HZ = 100  # the cohort's sampling rate; an .npy trace carries no rate, so a folder's .npy ECGs are taken to be at it
 
 
 def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
@@ -90,10 +93,9 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
                 resolved.append("")
                 continue
             file = (folder / rel).resolve()
-            if col == "image" and file.suffix.lower() not in IMAGE_SUFFIXES:
-                raise ValueError(
-                    f"{where(i)}: image {rel!r} has an unsupported type; use one of {IMAGE_SUFFIXES}"
-                )
+            suffixes = IMAGE_SUFFIXES if col == "image" else ECG_SUFFIXES
+            if file.suffix.lower() not in suffixes:
+                raise ValueError(f"{where(i)}: {col} {rel!r} has an unsupported type; use one of {suffixes}")
             if check_files and not file.is_file():
                 raise FileNotFoundError(f"{where(i)}: {col} file {rel!r} not found in {folder}")
             resolved.append(str(file))
@@ -166,12 +168,71 @@ def read_images(df: pd.DataFrame) -> list[np.ndarray]:
     return images
 
 
-def read_ecg(path: str | Path) -> np.ndarray:
-    """Read one ECG trace saved as ``.npy`` (float32, millivolts, 100 Hz in the cohort)."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"ECG file {path} is unreadable: {exc}") from exc
+def read_ecg(path: str | Path, fs: float = ECG_HZ) -> np.ndarray:
+    """Read one ECG as float32 ``(n_samples, n_leads)`` in millivolts (chapter 07).
+
+    ``.npy`` (loaded with ``allow_pickle=False``; one trace or samples x leads) is taken to be at ``fs``; a WFDB
+    record (``.hea`` with its ``.dat``, read with ``wfdb``) must have been recorded at ``fs``. NaN or infinite
+    samples, an empty trace or a wrong rate raise ValueError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ECG file {path} not found")
+    if path.suffix.lower() == ".hea":
+        import wfdb
+
+        try:
+            array, fields = wfdb.rdsamp(str(path.with_suffix("")))
+        except Exception as exc:  # wfdb raises many types for a corrupt header or .dat
+            raise ValueError(f"ECG record {path} is unreadable or corrupt: {exc}") from exc
+        if not np.isclose(float(fields["fs"]), fs):
+            raise ValueError(
+                f"ECG record {path} is sampled at {fields['fs']} Hz, expected {fs} Hz; resample it"
+            )
+    else:
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"ECG file {path} is unreadable: {exc}") from exc
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.number) or array.ndim not in (1, 2) or array.size == 0:
+        raise ValueError(
+            f"ECG file {path} holds {array.dtype} of shape {array.shape}; expected numbers, (samples,) or (samples, leads)"
+        )
+    array = array.astype(np.float32).reshape(len(array), -1)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(
+            f"ECG file {path} has {int(bad.sum())} NaN or infinite samples (first at sample {int(np.argwhere(bad)[0][0])})"
+        )
+    return array
+
+
+def read_ecgs(df: pd.DataFrame, fs: float = ECG_HZ) -> np.ndarray:
+    """The ``ecg`` file of every row of a loaded manifest as float32 ``(n, n_samples, n_leads)`` (chapter 07).
+
+    Every trace must have the first row's length and number of leads; an error names the row and its id.
+    """
+    traces: list[np.ndarray] = []
+    for index, row_id, path in zip(df.index, df["id"], df["ecg"], strict=True):
+        where = (
+            f"manifest.csv line {index + 2} (id {row_id!r})"
+            if isinstance(index, int | np.integer)
+            else f"id {row_id!r}"
+        )
+        try:
+            trace = read_ecg(path, fs=fs)
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+        if traces and trace.shape != traces[0].shape:
+            raise ValueError(
+                f"{where}: ECG has {trace.shape[0]} samples x {trace.shape[1]} lead(s), the first row's has "
+                f"{traces[0].shape[0]} x {traces[0].shape[1]}; every ECG must have the same length and leads"
+            )
+        traces.append(trace)
+    if not traces:
+        raise ValueError("read_ecgs got no rows")
+    return np.stack(traces)
 
 
 def split_by_patient(
