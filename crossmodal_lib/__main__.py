@@ -62,7 +62,12 @@ def _train(args: argparse.Namespace) -> int:
     from crossmodal_lib.pipeline import train
 
     result = train(
-        args.data, args.out, overwrite=args.overwrite, fast=True if args.fast else None, seed=args.seed
+        args.data,
+        args.out,
+        overwrite=args.overwrite,
+        fast=True if args.fast else None,
+        seed=args.seed,
+        modalities=args.modalities.split(",") if args.modalities else None,
     )
     print(json.dumps(result.get("summary", result), indent=2, default=str)[:4000])
     print(f"metrics and figures written to {args.out}")
@@ -97,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="allow a non-empty run folder")
     t.add_argument("--fast", action="store_true", help="fast mode (as CROSSMODAL_FAST=1)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--modalities", help="comma-separated, e.g. image,text (default: every modality the manifest has)"
+    )
     t.set_defaults(func=_train)
     return parser
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ __all__ = [
 #: the bootstrap's number of resamples.
 EPOCHS: dict[str, tuple[int, int]] = {
     "cnn": (25, 10),
+    "ecg_cnn": (25, 10),
     "word2vec": (30, 15),
     "mlp": (150, 60),
     "mlp_patience": (10, 5),
@@ -55,11 +57,14 @@ EPOCHS: dict[str, tuple[int, int]] = {
     "bootstrap": (1000, 200),
 }
 #: The modalities the pipeline reads, and the CohortFeatures field that holds each one's features.
-MODALITIES = {"image": "F_x", "text": "F_y"}
-SINGLE_MODELS = tuple(f"{m} only" for m in MODALITIES)
+MODALITIES = {"image": "F_x", "text": "F_y", "ecg": "F_s"}
+#: The article's pair, which chapters 04-05 fuse; ``train --data`` uses every modality the manifest has.
+IMAGE_AND_TEXT = ("image", "text")
+SINGLE_MODELS = tuple(f"{m} only" for m in IMAGE_AND_TEXT)
 FUSION_MODELS = ("early fusion", "joint fusion", "late fusion", "gated fusion")
 MODELS = SINGLE_MODELS + FUSION_MODELS
 FEATURE_DIM = 64
+SIGNAL_FEATURE_DIM = 32
 VECTOR_SIZE = 64
 WEIGHTING = "tfidf"
 
@@ -83,7 +88,7 @@ def _log(verbose: bool, message: str) -> None:
 def load_data(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
     """The manifest of ``data_dir`` with a ``split`` column (``split_by_patient`` when it has none) (chapter 05).
 
-    Adds boolean columns ``has_image`` and ``has_text`` (a note of only whitespace counts as missing).
+    Adds boolean columns ``has_image``, ``has_text`` and ``has_ecg`` (a note of only whitespace counts as missing).
     """
     from crossmodal_lib.data import load_manifest, split_by_patient
 
@@ -95,6 +100,7 @@ def load_data(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
             raise ValueError(f"{Path(data_dir) / 'manifest.csv'}: the {name} split is empty")
     df["has_image"] = df["image"].str.strip() != ""
     df["has_text"] = df["text"].str.strip() != ""
+    df["has_ecg"] = df["ecg"].str.strip() != "" if "ecg" in df.columns else False
     return df
 
 
@@ -113,8 +119,9 @@ class CohortFeatures:
 
     ``images`` (n, size, size, 1) in [0, 1] (zeros where the image is missing); ``F_x`` = CNN(X) and ``F_y`` =
     Word2Vec(Y) (imputed where missing, see the module's docstring); ``y`` integer labels indexing ``classes``;
-    ``frame`` the manifest rows (id, patient_id, label, split, has_image, has_text); ``cnn`` the trained CNN that
-    made F_x (the joint model starts from it).
+    ``frame`` the manifest rows (id, patient_id, label, split, has_image, has_text, has_ecg); ``cnn`` the trained
+    CNN that made F_x (the joint model starts from it); ``F_s`` = CNN(ECG) (chapter 07) when ``"ecg"`` is among
+    ``modalities``, the modalities the features were made for.
     """
 
     frame: pd.DataFrame
@@ -125,6 +132,8 @@ class CohortFeatures:
     F_y: np.ndarray
     info: dict = field(default_factory=dict)
     cnn: object | None = field(default=None, repr=False)
+    F_s: np.ndarray | None = None
+    modalities: tuple[str, ...] = IMAGE_AND_TEXT
 
     def mask(self, split: str) -> np.ndarray:
         """Boolean row mask of one split ("train", "val" or "test")."""
@@ -144,15 +153,16 @@ class CohortFeatures:
         }
 
     def blocks(self, split: str) -> dict[str, np.ndarray]:
-        """The features of one split by modality, {"image": F_x, "text": F_y}: what the fusion models take."""
+        """The features of one split by modality, {"image": F_x, "text": F_y, ...}: what the fusion models take."""
         m = self.mask(split)
-        return {name: getattr(self, field)[m] for name, field in MODALITIES.items()}
+        return {name: getattr(self, MODALITIES[name])[m] for name in self.modalities}
 
     def missing_counts(self) -> dict[str, dict[str, int]]:
-        """Rows without an image / without a note, per split."""
+        """Rows without each modality (an image, a note, an ECG), per split."""
         out = {}
-        for col, name in (("has_image", "image"), ("has_text", "text")):
-            out[name] = {s: int((~self.frame[col] & self.mask(s)).sum()) for s in ("train", "val", "test")}
+        for name in self.modalities:
+            has = self.frame[f"has_{name}"]
+            out[name] = {s: int((~has & self.mask(s)).sum()) for s in ("train", "val", "test")}
         return out
 
 
@@ -168,14 +178,18 @@ def _impute(F: np.ndarray, present: np.ndarray, train: np.ndarray) -> np.ndarray
     return np.hstack([F, (~present).astype(np.float32)[:, None]])
 
 
-def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_size: int) -> str:
+def _cache_key(
+    df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_size: int, modalities: tuple[str, ...]
+) -> str:
     """A hash of everything the features depend on: the manifest, every image file, the settings and the code."""
     import hashlib
     import inspect
 
     import crossmodal_lib.features.image as fi
+    import crossmodal_lib.features.signal as fs
     import crossmodal_lib.features.text as ft
     import crossmodal_lib.preprocess.image as pi
+    import crossmodal_lib.preprocess.signal as ps
     import crossmodal_lib.preprocess.text as pt
     from crossmodal_lib.course import tf_threads
 
@@ -184,6 +198,10 @@ def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_si
     for path in df["image"]:
         if path:
             h.update(Path(path).read_bytes())
+    if "ecg" in modalities:
+        for path in df["ecg"]:
+            if path:
+                h.update(Path(path).read_bytes())
     settings = [
         fast,
         seed,
@@ -193,12 +211,15 @@ def _cache_key(df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_si
         FEATURE_DIM,
         VECTOR_SIZE,
         WEIGHTING,
+        modalities,
+        EPOCHS["ecg_cnn"],
+        SIGNAL_FEATURE_DIM,
         # The arithmetic: another thread count or oneDNN trains a CNN with other last digits.
         os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         tf_threads(),
     ]
     h.update(repr(settings).encode())
-    for module in (fi, ft, pi, pt):
+    for module in (fi, ft, pi, pt, fs, ps):
         h.update(inspect.getsource(module).encode())
     h.update(inspect.getsource(cohort_features).encode())
     return h.hexdigest()[:16]
@@ -211,8 +232,13 @@ def cohort_features(
     image_size: int = 64,
     verbose: bool = False,
     cache_dir: str | Path | None = None,
+    modalities: Sequence[str] | None = None,
 ) -> CohortFeatures:
     """Chapters 01-03 in one call: load, split, preprocess, F_x = CNN(X), F_y = Word2Vec(Y) (chapter 04).
+
+    ``modalities``: image and text, plus ``"ecg"`` for F_s = CNN(ECG) (chapter 07's 1-D CNN on the traces of the
+    manifest's ``ecg`` column); ``None`` takes every modality the manifest has. Chapters 04-05 ask for
+    ``("image", "text")``, the article's pair.
 
     The CNN (``features.image``) is trained on the training images with early stopping on the validation images;
     Word2Vec and the IDF weights (``features.text``) are fit on the training notes only, so no test information
@@ -235,6 +261,7 @@ def cohort_features(
     y = np.array([classes.index(label) for label in df["label"]], dtype=np.int64)
     train, val = (df["split"] == "train").to_numpy(), (df["split"] == "val").to_numpy()
     has_image, has_text = df["has_image"].to_numpy(), df["has_text"].to_numpy()
+    modalities = _check_modalities(modalities, bool(df["has_ecg"].any()), data_dir)
     _log(
         verbose,
         f"  {len(df)} rows, {int(train.sum())} train / {int(val.sum())} val / {int((~train & ~val).sum())} test",
@@ -248,15 +275,15 @@ def cohort_features(
     images = np.zeros((len(df), image_size, image_size, 1), dtype=np.float32)
     if has_image.any():
         images[has_image] = prepare_images(read_images(df.loc[has_image]), size=image_size)
-    frame = df[["id", "patient_id", "label", "split", "has_image", "has_text"]].copy()
+    frame = df[["id", "patient_id", "label", "split", "has_image", "has_text", "has_ecg"]].copy()
     epochs = budget("cnn", fast)
     if cache_dir is not None:
         cache_dir = Path(cache_dir)
-        key = _cache_key(df, data_dir, fast, seed, image_size)
+        key = _cache_key(df, data_dir, fast, seed, image_size, modalities)
         npz, weights_file = cache_dir / f"features-{key}.npz", cache_dir / f"cnn-{key}.weights.h5"
         if npz.is_file() and weights_file.is_file():
             with np.load(npz, allow_pickle=False) as stored:
-                cached = {name: stored[name] for name in ("F_x", "F_y", "info")}
+                cached = {name: stored[name] for name in stored.files}
             # The CNN is rebuilt from its code and only its weights are read: nothing in the file can run code.
             cnn = build_cnn(
                 input_shape=images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed
@@ -264,7 +291,18 @@ def cohort_features(
             cnn.load_weights(weights_file)
             _log(verbose, "  features loaded from the cache")
             info = json.loads(str(cached["info"]))
-            return CohortFeatures(frame, classes, y, images, cached["F_x"], cached["F_y"], info, cnn)
+            return CohortFeatures(
+                frame,
+                classes,
+                y,
+                images,
+                cached["F_x"],
+                cached["F_y"],
+                info,
+                cnn,
+                cached.get("F_s"),
+                modalities,
+            )
 
     fit_rows, val_rows = train & has_image, val & has_image
     if not fit_rows.any() or not val_rows.any():
@@ -296,18 +334,83 @@ def cohort_features(
         "word2vec_vocabulary": len(kv),
         "weighting": WEIGHTING,
     }
+    arrays = {"F_x": F_x, "F_y": F_y}
+    if "ecg" in modalities:
+        has_ecg = df["has_ecg"].to_numpy()
+        F_s, info["ecg_cnn_epochs_run"] = _ecg_features(df, y, len(classes), fast, seed, verbose)
+        arrays["F_s"] = _impute(F_s, has_ecg, train)
     if cache_dir is not None:
         # Write under temporary names, then rename: two notebooks running at once never read half a file.
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = f".tmp-{os.getpid()}"
         with open(cache_dir / f"features-{key}{tmp}.npz", "wb") as fh:
-            np.savez(fh, F_x=F_x, F_y=F_y, info=np.array(json.dumps(info)))
+            np.savez(fh, **arrays, info=np.array(json.dumps(info)))
         cnn.save_weights(cache_dir / f"cnn-{key}{tmp}.weights.h5")
         os.replace(cache_dir / f"features-{key}{tmp}.npz", npz)
         os.replace(cache_dir / f"cnn-{key}{tmp}.weights.h5", weights_file)
     return CohortFeatures(
-        frame=frame, classes=classes, y=y, images=images, F_x=F_x, F_y=F_y, info=info, cnn=cnn
+        frame=frame,
+        classes=classes,
+        y=y,
+        images=images,
+        F_x=arrays["F_x"],
+        F_y=arrays["F_y"],
+        info=info,
+        cnn=cnn,
+        F_s=arrays.get("F_s"),
+        modalities=modalities,
     )
+
+
+def _check_modalities(modalities: Sequence[str] | None, has_ecg: bool, data_dir: Path) -> tuple[str, ...]:
+    """The modalities to build, in MODALITIES order: the asked ones, or every one the manifest has."""
+    available = [m for m in MODALITIES if m != "ecg" or has_ecg]
+    if modalities is None:
+        return tuple(available)
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown modality {unknown}; the pipeline knows {list(MODALITIES)}")
+    if not set(IMAGE_AND_TEXT) <= set(modalities):
+        raise ValueError(
+            f"the pipeline fuses image and text (plus ecg when the data has it); got {list(modalities)}"
+        )
+    absent = [m for m in modalities if m not in available]
+    if absent:
+        raise ValueError(
+            f"modality {absent} asked for, but {data_dir / 'manifest.csv'} has no {absent[0]} files"
+        )
+    return tuple(m for m in MODALITIES if m in modalities)
+
+
+def _ecg_features(
+    df: pd.DataFrame, y: np.ndarray, n_classes: int, fast: bool, seed: int, verbose: bool
+) -> tuple[np.ndarray, int]:
+    """F_s = CNN(ECG) for the rows with an ECG (zeros elsewhere, imputed by the caller): chapter 07's recipe."""
+    from crossmodal_lib.data import read_ecgs
+    from crossmodal_lib.data.folder import ECG_HZ
+    from crossmodal_lib.features.image import train_cnn
+    from crossmodal_lib.features.signal import build_signal_cnn, signal_features
+    from crossmodal_lib.preprocess.signal import prepare_signals
+
+    rows = np.flatnonzero(df["has_ecg"].to_numpy())
+    traces = prepare_signals(read_ecgs(df.iloc[rows]), fs=ECG_HZ)
+    split = df["split"].to_numpy()[rows]
+    fit, val = split == "train", split == "val"
+    if not fit.any() or not val.any():
+        raise ValueError("the train and val splits each need at least one row with an ECG")
+    model = build_signal_cnn(
+        traces.shape[1], traces.shape[2], n_classes=n_classes, feature_dim=SIGNAL_FEATURE_DIM, seed=seed
+    )
+    epochs = budget("ecg_cnn", fast)
+    _log(verbose, f"  training the ECG CNN on {int(fit.sum())} traces ({epochs} epochs at most) ...")
+    history = train_cnn(
+        model, traces[fit], y[rows][fit], traces[val], y[rows][val], epochs=epochs, seed=seed, augment=False
+    )
+    F_s = np.zeros((len(df), SIGNAL_FEATURE_DIM), dtype=np.float32)
+    F_s[rows] = signal_features(model, traces)
+    return F_s, len(history.history["loss"])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -317,7 +420,7 @@ def fit_models(
     features: CohortFeatures,
     fast: bool = False,
     seed: int = 0,
-    models: tuple[str, ...] = MODELS,
+    models: tuple[str, ...] | None = None,
     verbose: bool = False,
 ) -> dict[str, object]:
     """Fit the course's models on the training split, early-stopping on the validation split (chapter 04).
@@ -328,9 +431,12 @@ def fit_models(
     """
     from crossmodal_lib import fusion
 
-    unknown = [m for m in models if m not in MODELS]
+    singles = tuple(f"{m} only" for m in features.modalities)
+    known = singles + FUSION_MODELS
+    models = known if models is None else models
+    unknown = [m for m in models if m not in known]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {list(MODELS)}")
+        raise ValueError(f"unknown model(s) {unknown}; known: {list(known)}")
     k = len(features.classes)
     mlp = {
         "n_classes": k,
@@ -341,12 +447,12 @@ def fit_models(
     tr, va = features.blocks("train"), features.blocks("val")
     y_tr, y_va = features.part("train")["y"], features.part("val")["y"]
     fitted: dict[str, object] = {}
-    needed = set(models) | (set(SINGLE_MODELS) if "late fusion" in models else set())
-    for name in MODELS:
+    needed = set(models) | (set(singles) if "late fusion" in models else set())
+    for name in known:
         if name not in needed:
             continue
         _log(verbose, f"  fitting {name} ...")
-        if name in SINGLE_MODELS:
+        if name in singles:
             m = name.removesuffix(" only")
             fitted[name] = fusion.SingleModality(**mlp).fit(
                 {m: tr[m]}, y_tr, validation_data=({m: va[m]}, y_va)
@@ -365,9 +471,9 @@ def fit_models(
                 validation_data=(_with_pixels(va, features, "val"), y_va),
             )
         elif name == "late fusion":
-            p_val = {m.removesuffix(" only"): fitted[m].predict_proba(_single(va, m)) for m in SINGLE_MODELS}
+            p_val = {m.removesuffix(" only"): fitted[m].predict_proba(_single(va, m)) for m in singles}
             fitted[name] = fusion.LateFusion().fit(p_val, y_va)
-    return {name: fitted[name] for name in MODELS if name in fitted}
+    return {name: fitted[name] for name in known if name in fitted}
 
 
 def _single(blocks: dict[str, np.ndarray], model_name: str) -> dict[str, np.ndarray]:
@@ -390,13 +496,13 @@ def predict(
     blocks = features.blocks(split)
     out: dict[str, np.ndarray] = {}
     for name, model in models.items():
-        if name in SINGLE_MODELS:
+        if name.endswith(" only"):
             out[name] = model.predict_proba(_single(blocks, name))
         elif name == "joint fusion":
             out[name] = model.predict_proba(_with_pixels(blocks, features, split))
         elif name == "late fusion":
             singles = {
-                m.removesuffix(" only"): models[m].predict_proba(_single(blocks, m)) for m in SINGLE_MODELS
+                m: models[f"{m} only"].predict_proba(_single(blocks, f"{m} only")) for m in model.weights_
             }
             out[name] = model.predict_proba(singles)
         else:
@@ -424,7 +530,7 @@ def evaluate_run(
     table = evaluate.metrics_table(
         probas, part["y"], n_resamples=budget("bootstrap", fast), seed=seed, groups=part["patient_id"]
     )
-    singles = [m for m in SINGLE_MODELS if m in table.index]
+    singles = [m for m in table.index if m.endswith(" only")]
     fusions = [m for m in FUSION_MODELS if m in table.index]
     summary: dict = {}
     if singles and fusions:
@@ -485,11 +591,14 @@ def train(
     seed: int = 0,
     image_size: int = 64,
     cache_dir: str | Path | None = None,
+    modalities: Sequence[str] | None = None,
 ) -> dict:
     """Run the whole course pipeline on a data folder; write ``metrics.json`` and figures to ``out_dir`` (chapter 05).
 
     ``fast=None`` reads ``CROSSMODAL_FAST`` (as the notebooks do). Refuses a non-empty ``out_dir`` unless
-    ``overwrite=True``. ``cache_dir``: see :func:`cohort_features`. Returns what ``metrics.json`` holds.
+    ``overwrite=True``. ``cache_dir`` and ``modalities`` (default: every modality the data has): see
+    :func:`cohort_features`; each modality gets its single-modality model beside the fusions. Returns what
+    ``metrics.json`` holds.
     """
     from crossmodal_lib import __version__
     from crossmodal_lib.course import fast_mode, setup
@@ -509,10 +618,19 @@ def train(
 
     step(1, f"features from {data_dir} ({'fast' if fast else 'full'} mode, seed {seed})")
     feats = cohort_features(
-        data_dir, fast=fast, seed=seed, image_size=image_size, verbose=True, cache_dir=cache_dir
+        data_dir,
+        fast=fast,
+        seed=seed,
+        image_size=image_size,
+        verbose=True,
+        cache_dir=cache_dir,
+        modalities=modalities,
     )
     missing = feats.missing_counts()
-    step(2, "fitting image-only, text-only, early, joint, late and gated fusion models")
+    step(
+        2,
+        f"fitting a model per modality ({', '.join(feats.modalities)}) and early, joint, late, gated fusion",
+    )
     models = fit_models(feats, fast=fast, seed=seed, verbose=True)
     probas = predict(models, feats, "test")
     step(3, f"evaluating on the test split ({budget('bootstrap', fast)} bootstrap resamples)")
@@ -537,6 +655,7 @@ def train(
             "fast": fast,
             "seed": seed,
             "image_size": image_size,
+            "modalities": list(feats.modalities),
             "bootstrap_resamples": budget("bootstrap", fast),
             "bootstrap_unit": "patient",
             "crossmodal_lib": __version__,

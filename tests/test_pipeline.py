@@ -56,7 +56,9 @@ def test_train_writes_metrics_and_figures(small_cohort, tmp_path):
     result = pipeline.train(small_cohort, out, fast=True, image_size=32)
     stored = json.loads((out / "metrics.json").read_text())
     assert stored == json.loads(json.dumps(result))
-    assert list(stored["models"]) == list(pipeline.MODELS)
+    # The cohort has ECGs: train uses every modality the manifest has, each alone and all fused.
+    assert stored["config"]["modalities"] == ["image", "text", "ecg"]
+    assert list(stored["models"]) == ["image only", "text only", "ecg only", *pipeline.FUSION_MODELS]
     for name, m in stored["models"].items():
         assert 0.0 <= m["roc_auc"] <= 1.0, name
         assert m["roc_auc_ci"][0] <= m["roc_auc"] <= m["roc_auc_ci"][1], name
@@ -103,6 +105,11 @@ def test_missing_modalities_are_counted_and_imputed(cohort_with_gaps, tmp_path):
     assert np.array_equal(feats.F_x[:, -1] == 1, ~feats.frame["has_image"].to_numpy())
     assert np.array_equal(feats.F_y[:, -1] == 1, ~feats.frame["has_text"].to_numpy())
     assert np.isfinite(feats.F_x).all() and np.isfinite(feats.F_y).all()
+    assert feats.modalities == ("image", "text", "ecg") and feats.F_s.shape == (
+        n,
+        pipeline.SIGNAL_FEATURE_DIM,
+    )
+    assert np.isfinite(feats.F_s).all() and list(feats.blocks("test")) == ["image", "text", "ecg"]
     assert not feats.images[~feats.frame["has_image"].to_numpy()].any(), "a missing image is a blank image"
     result = pipeline.train(cohort_with_gaps, tmp_path / "run", fast=True, image_size=32)
     assert result["missing"]["image"] == missing["image"] and result["missing"]["text"] == missing["text"]
@@ -119,6 +126,7 @@ def test_features_are_deterministic_and_the_cache_changes_nothing(small_cohort, 
     fresh = pipeline.cohort_features(small_cohort, fast=True, image_size=32)
     for other in (cached, fresh):
         assert np.array_equal(first.F_x, other.F_x) and np.array_equal(first.F_y, other.F_y)
+        assert np.array_equal(first.F_s, other.F_s) and other.modalities == first.modalities
         assert np.array_equal(first.images, other.images)
     for a, b in zip(first.cnn.get_weights(), cached.cnn.get_weights(), strict=True):
         assert np.array_equal(a, b)
@@ -154,10 +162,41 @@ def test_cli_pipeline_matches_notebook_05(tmp_path):
     )
     stored = [line for out in cell["outputs"] for line in "".join(out.get("text", "")).splitlines()]
     stored = [line for line in stored if "macro ROC-AUC" in line]
-    result = pipeline.train(COHORT, tmp_path / "run", fast=True, cache_dir=REPO / ".cache")
+    result = pipeline.train(
+        COHORT, tmp_path / "run", fast=True, cache_dir=REPO / ".cache", modalities=("image", "text")
+    )
     produced = [
         f"{name}: macro ROC-AUC {m['roc_auc']:.3f} (95% CI {m['roc_auc_ci'][0]:.3f} to {m['roc_auc_ci'][1]:.3f})"
         for name, m in result["models"].items()
     ]
     assert len(stored) == len(pipeline.MODELS), "notebook 05 prints every model's macro ROC-AUC"
     assert differences("\n".join(stored), "\n".join(produced), cell_tolerance("".join(cell["source"]))) == []
+
+
+def test_modalities_are_checked(small_cohort, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown modality \['video'\]"):
+        pipeline.cohort_features(
+            small_cohort, fast=True, image_size=32, modalities=("image", "text", "video")
+        )
+    with pytest.raises(ValueError, match="fuses image and text"):
+        pipeline.cohort_features(small_cohort, fast=True, image_size=32, modalities=("image", "ecg"))
+    no_ecg = tmp_path / "no_ecg"
+    shutil.copytree(small_cohort, no_ecg)
+    df = pd.read_csv(no_ecg / "manifest.csv", dtype=str, keep_default_na=False)
+    df.drop(columns=["ecg"]).to_csv(no_ecg / "manifest.csv", index=False)
+    with pytest.raises(
+        ValueError, match=r"modality \['ecg'\] asked for, but .*manifest.csv has no ecg files"
+    ):
+        pipeline.cohort_features(no_ecg, fast=True, image_size=32, modalities=("image", "text", "ecg"))
+    feats = pipeline.cohort_features(no_ecg, fast=True, image_size=32)
+    assert feats.modalities == ("image", "text") and feats.F_s is None
+
+
+def test_cli_train_with_chosen_modalities(small_cohort, tmp_path):
+    from crossmodal_lib.__main__ import main
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(small_cohort), "--out", str(out), "--fast", "--modalities", "image,text"]
+    assert main(args) == 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["config"]["modalities"] == ["image", "text"] and "ecg only" not in stored["models"]
