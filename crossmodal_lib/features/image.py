@@ -12,6 +12,20 @@ import numpy as np
 FEATURE_LAYER = "features"
 
 
+def check_cnn_settings(filters: tuple[int, ...], n_classes: int, feature_dim: int) -> int:
+    """Check the settings every course CNN shares (chapters 02, 07); return the smallest input side it needs.
+
+    The first convolution has stride 2 and each block pools by 2, so the input must be >= 2 ** (blocks + 1) long.
+    """
+    if not filters or min(filters) < 1:
+        raise ValueError(f"filters must be a non-empty tuple of positive channel counts, got {filters!r}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
+    if feature_dim < 1:
+        raise ValueError(f"feature_dim must be >= 1, got {feature_dim!r}")
+    return 2 ** (len(filters) + 1)
+
+
 def build_cnn(
     input_shape=(64, 64, 1),
     n_classes: int = 4,
@@ -31,17 +45,11 @@ def build_cnn(
 
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    if not filters or min(filters) < 1:
-        raise ValueError(f"filters must be a non-empty tuple of positive channel counts, got {filters!r}")
-    min_side = 2 ** (len(filters) + 1)  # stride 2 once, then one 2x2 pooling per block
+    min_side = check_cnn_settings(filters, n_classes, feature_dim)
     if min(input_shape[:2]) < min_side:
         raise ValueError(
             f"input_shape {input_shape!r} is too small for {len(filters)} conv blocks; use >= {min_side} pixels"
         )
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
-    if feature_dim < 1:
-        raise ValueError(f"feature_dim must be >= 1, got {feature_dim!r}")
     init = keras.initializers.GlorotUniform
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     h = inputs

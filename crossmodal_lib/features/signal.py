@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossmodal_lib.features.image import FEATURE_LAYER, feature_extractor
+from crossmodal_lib.features.image import FEATURE_LAYER, check_cnn_settings, feature_extractor
 
 KERNEL_SIZE = 7  # 70 ms at 100 Hz: about one QRS complex, or a P wave's rise
 
@@ -41,17 +41,11 @@ def build_signal_cnn(
         or n_leads < 1
     ):
         raise ValueError(f"n_samples and n_leads must be whole numbers >= 1, got {n_samples!r}, {n_leads!r}")
-    if not filters or min(filters) < 1:
-        raise ValueError(f"filters must be a non-empty tuple of positive channel counts, got {filters!r}")
-    min_samples = 2 ** (len(filters) + 1)  # stride 2 once, then one pooling by 2 per block
+    min_samples = check_cnn_settings(filters, n_classes, feature_dim)
     if n_samples < min_samples:
         raise ValueError(
             f"n_samples={n_samples!r} is too small for {len(filters)} conv blocks; use >= {min_samples} samples"
         )
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
-    if feature_dim < 1:
-        raise ValueError(f"feature_dim must be >= 1, got {feature_dim!r}")
     init = keras.initializers.GlorotUniform
     inputs = keras.Input(shape=(int(n_samples), int(n_leads)), name="signal")
     h = inputs
