@@ -38,10 +38,20 @@ def test_missing_folder_and_manifest(tmp_path):
 
 def test_wrong_columns(folder):
     def rename(df):
-        df.columns = ["note" if c == "text" else c for c in df.columns]
+        df.columns = ["diagnosis" if c == "label" else c for c in df.columns]
 
     rewrite(folder, rename)
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['text'\]"):
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['label'\]"):
+        load_manifest(folder)
+
+
+def test_a_manifest_needs_a_modality_and_may_have_any_subset(folder):
+    rewrite(folder, lambda df: df.drop(columns=["text", "ecg"], inplace=True))
+    assert "text" not in load_manifest(folder).columns  # images only: a valid data set
+    rewrite(folder, lambda df: df.drop(columns=["image"], inplace=True))
+    with pytest.raises(
+        ValueError, match=r"no modality column; it needs at least one of \['image', 'text', 'ecg', 'video'\]"
+    ):
         load_manifest(folder)
 
 

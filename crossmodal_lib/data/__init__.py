@@ -1,9 +1,11 @@
 """Step 0 of the course: the data (chapters 00, 01 and 06). Imports nothing else of ``crossmodal_lib``."""
 
+from crossmodal_lib.data.cardiac import CARDIAC_CLASSES
 from crossmodal_lib.data.cohort import (
     CLASSES,
     IMAGE_FINDINGS,
     NOTE_FINDINGS,
+    TRIAGE_CLASSES,
     CohortConfig,
     generate_cohort,
     label_from_findings,
@@ -11,6 +13,8 @@ from crossmodal_lib.data.cohort import (
     write_cohort,
 )
 from crossmodal_lib.data.folder import (
+    QUESTIONS,
+    cohort_dir,
     load_cohort,
     load_findings,
     load_manifest,
@@ -18,8 +22,11 @@ from crossmodal_lib.data.folder import (
     read_ecgs,
     read_image,
     read_images,
+    read_video,
+    read_videos,
     split_by_patient,
 )
+from crossmodal_lib.data.motion import MOTION_CLASSES
 from crossmodal_lib.data.ptbxl import (
     PTBXL_LEADS,
     SUPERCLASSES,
@@ -30,7 +37,14 @@ from crossmodal_lib.data.ptbxl import (
 )
 
 __all__ = [
+    "CARDIAC_CLASSES",
     "CLASSES",
+    "MOTION_CLASSES",
+    "QUESTIONS",
+    "TRIAGE_CLASSES",
+    "cohort_dir",
+    "read_video",
+    "read_videos",
     "IMAGE_FINDINGS",
     "NOTE_FINDINGS",
     "PTBXL_LEADS",

@@ -26,7 +26,9 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from crossmodal_lib.data import cardiac, motion
 from crossmodal_lib.data.folder import split_by_patient
+from crossmodal_lib.data.synthetic import choice, draw_pairs, label_by_pairs, typo
 
 CLASSES = ("normal", "pneumonia", "heart_failure", "lung_mass")
 IMAGE_FINDINGS = ("opacity", "cardiomegaly", "effusion", "nodule")
@@ -49,6 +51,34 @@ MANIFEST_COLUMNS = (
     "label",
 )
 FINDINGS_COLUMNS = ("id", *IMAGE_FINDINGS, *NOTE_FINDINGS, "label_rule", "label_noisy")
+# The other questions live in subfolders, each in the folder format (chapters 07-09); see the data card.
+CARDIAC_COLUMNS = ("id", "patient_id", "visit", "split", "ecg", "text", "age", "sex", "label")
+CARDIAC_FINDINGS_COLUMNS = (
+    "id",
+    *cardiac.TRACE_FINDINGS,
+    *cardiac.SYMPTOM_FINDINGS,
+    "label_rule",
+    "label_noisy",
+)
+MOTION_COLUMNS = ("id", "patient_id", "visit", "split", "video", "text", "age", "sex", "label")
+MOTION_FINDINGS_COLUMNS = ("id", "movement", *motion.RECORD_FINDINGS, "label_rule", "label_noisy")
+# The capstone (chapter 09): which clinic must see the visit first, from every modality. Cardiac problems come
+# first, then movement problems, then chest problems; "none" when no question's rule is positive.
+TRIAGE_CLASSES = ("none", "chest", "cardiac", "movement")
+TRIAGE_COLUMNS = (
+    "id",
+    "patient_id",
+    "visit",
+    "split",
+    "image",
+    "text",
+    "ecg",
+    "video",
+    "age",
+    "sex",
+    "label",
+)
+TRIAGE_FINDINGS_COLUMNS = ("id", "chest_rule", "cardiac_rule", "movement_rule", "label_rule", "label_noisy")
 CHECKSUM_FILE = "SHA256SUMS"
 
 
@@ -67,6 +97,9 @@ class CohortConfig:
     # Probability that a visit carries one half of another disease's pair of findings (the distractors that make
     # each modality ambiguous on its own).
     distractor_rate: float = 0.95
+    # The cardiac and movement questions: probability of each class of CARDIAC_CLASSES / MOTION_CLASSES.
+    cardiac_prior: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)
+    motion_prior: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)
     extra: dict = field(default_factory=dict, compare=False)
 
     def validate(self) -> None:
@@ -89,22 +122,13 @@ class CohortConfig:
             or abs(sum(self.class_prior) - 1) > 1e-9
         ):
             raise ValueError(f"class_prior must be {len(CLASSES)} non-negative numbers summing to 1")
+        for name in ("cardiac_prior", "motion_prior"):
+            prior = getattr(self, name)
+            if len(prior) != 4 or min(prior) < 0 or abs(sum(prior) - 1) > 1e-9:
+                raise ValueError(f"{name} must be 4 non-negative numbers summing to 1, got {prior!r}")
 
 
-def label_from_findings(f: dict[str, bool]) -> str:
-    """The cohort's diagnosis rule: an image finding AND its matching note finding (in this priority order)."""
-    if f["opacity"] and f["infection"]:
-        return "pneumonia"
-    if f["cardiomegaly"] and f["congestion"]:
-        return "heart_failure"
-    if f["nodule"] and f["constitutional"]:
-        return "lung_mass"
-    return "normal"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Latent findings
-# --------------------------------------------------------------------------------------------------------------
+# Each disease is a pair (image finding, note finding), in the rule's priority order.
 _DEFINING = {
     "pneumonia": ("opacity", "infection"),
     "heart_failure": ("cardiomegaly", "congestion"),
@@ -112,22 +136,20 @@ _DEFINING = {
 }
 
 
+def label_from_findings(f: dict[str, bool]) -> str:
+    """The cohort's diagnosis rule: an image finding AND its matching note finding (in this priority order)."""
+    return label_by_pairs(f, _DEFINING, default="normal")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Latent findings
+# --------------------------------------------------------------------------------------------------------------
 def _draw_findings(
     rng: np.random.Generator, intended: str, cfg: CohortConfig, chronic: dict
 ) -> dict[str, bool]:
-    """Findings for one visit: the intended class's pair of findings, plus distractors.
-
-    For every other disease, with probability ``distractor_rate`` the visit carries one half of its pair (the image
-    finding or the note finding, never both): an opacity without infection signs, fever without an opacity. That is
-    what makes each modality ambiguous on its own.
-    """
-    f = {name: False for name in (*IMAGE_FINDINGS, *NOTE_FINDINGS)}
-    for disease, (img, note) in _DEFINING.items():
-        if disease == intended:
-            f[img] = f[note] = True
-        else:
-            r = rng.random()
-            f[img], f[note] = r < cfg.distractor_rate / 2, cfg.distractor_rate / 2 <= r < cfg.distractor_rate
+    """Findings for one visit: the intended class's pair of findings, distractors (``draw_pairs``), effusion and
+    the patient's chronic findings."""
+    f = draw_pairs(rng, intended, _DEFINING, cfg.distractor_rate)
     # Effusion supports heart failure (and parapneumonic effusions occur) but is not part of the rule.
     p_effusion = {"heart_failure": 0.6, "pneumonia": 0.2}.get(intended, 0.08)
     f["effusion"] = bool(rng.random() < p_effusion)
@@ -391,37 +413,23 @@ def _fill(rng: np.random.Generator, phrase: str) -> str:
     )
 
 
-def _typo(rng: np.random.Generator, sentence: str, rate: float = 0.04) -> str:
-    """Swap two neighbouring letters in a few words (real notes are typed in a hurry)."""
-    words = sentence.split(" ")
-    for i, w in enumerate(words):
-        if len(w) > 4 and w.isalpha() and rng.random() < rate:
-            j = int(rng.integers(1, len(w) - 2))
-            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
-    return " ".join(words)
-
-
-def _choice(rng: np.random.Generator, options) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
 def write_note(
     rng: np.random.Generator, f: dict[str, bool], patient: dict, visit_date: str, vitals: dict
 ) -> str:
     """A free-text clinical note: identifiers, complaint, symptoms (with negations), vitals, history, noise."""
     parts = [
         f"Patient: {patient['name']}  MRN: {patient['mrn']}  DOB: {patient['dob']}",
-        f"Seen {visit_date} by {_choice(rng, DOCTORS)}.",
-        f"CC: {_choice(rng, COMPLAINTS)}.",
+        f"Seen {visit_date} by {choice(rng, DOCTORS)}.",
+        f"CC: {choice(rng, COMPLAINTS)}.",
     ]
     symptoms = []
     for syndrome in NOTE_FINDINGS:
         if f[syndrome]:
             k = 1 + int(rng.random() < 0.5)
-            symptoms += [_fill(rng, _choice(rng, POSITIVE[syndrome])) for _ in range(k)]
+            symptoms += [_fill(rng, choice(rng, POSITIVE[syndrome])) for _ in range(k)]
         elif rng.random() < 0.55:
-            symptoms.append(_choice(rng, NEGATIVE[syndrome]))
-    symptoms += [_fill(rng, _choice(rng, NONSPECIFIC)) for _ in range(int(rng.integers(0, 3)))]
+            symptoms.append(choice(rng, NEGATIVE[syndrome]))
+    symptoms += [_fill(rng, choice(rng, NONSPECIFIC)) for _ in range(int(rng.integers(0, 3)))]
     order = rng.permutation(len(symptoms))
     parts.append(
         "HPI: " + "; ".join(symptoms[i] for i in order) + "." if symptoms else "HPI: no new complaints."
@@ -435,19 +443,19 @@ def write_note(
     if patient["smoker"]:
         parts.append(f"Smoker, {patient['pack_years']} pack-years.")
     for _ in range(int(rng.integers(0, 4))):
-        parts.insert(int(rng.integers(3, len(parts) + 1)), _choice(rng, IRRELEVANT))
-    return " ".join(_typo(rng, p) for p in parts)
+        parts.insert(int(rng.integers(3, len(parts) + 1)), choice(rng, IRRELEVANT))
+    return " ".join(typo(rng, p) for p in parts)
 
 
 def write_report(rng: np.random.Generator, f: dict[str, bool]) -> str:
     """A hedged, sometimes incomplete radiology report of the image (a shortcut: see the data card)."""
-    lines = [_choice(rng, ("PA chest radiograph.", "AP chest film.", "CXR, single view.", "Chest X-ray PA."))]
+    lines = [choice(rng, ("PA chest radiograph.", "AP chest film.", "CXR, single view.", "Chest X-ray PA."))]
     for finding in IMAGE_FINDINGS:
         if f[finding]:
             if rng.random() < 0.85:  # a finding is sometimes missed
-                lines.append(_fill(rng, _choice(rng, REPORT_POSITIVE[finding])).capitalize() + ".")
+                lines.append(_fill(rng, choice(rng, REPORT_POSITIVE[finding])).capitalize() + ".")
         elif rng.random() < 0.5:
-            lines.append(_choice(rng, REPORT_NEGATIVE[finding]).capitalize() + ".")
+            lines.append(choice(rng, REPORT_NEGATIVE[finding]).capitalize() + ".")
     if not any(f[k] for k in IMAGE_FINDINGS) and rng.random() < 0.5:
         lines.append("No acute cardiopulmonary process.")
     if rng.random() < 0.3:
@@ -487,10 +495,10 @@ def render_ecg(rng: np.random.Generator, hr: int, atrial_fibrillation: bool) -> 
 def _patient(rng: np.random.Generator, index: int) -> dict:
     age = int(np.clip(rng.normal(62, 14), 19, 95))
     birth_year = 2024 - age
-    history = sorted({_choice(rng, HISTORY) for _ in range(int(rng.integers(0, 4)))})
+    history = sorted({choice(rng, HISTORY) for _ in range(int(rng.integers(0, 4)))})
     return {
         "patient_id": f"p{index + 1:04d}",
-        "name": f"{_choice(rng, FIRST_NAMES)} {_choice(rng, LAST_NAMES)}",
+        "name": f"{choice(rng, FIRST_NAMES)} {choice(rng, LAST_NAMES)}",
         "mrn": f"{rng.integers(10**7, 10**8)}",
         "dob": f"{birth_year}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}",
         "age": age,
@@ -522,9 +530,13 @@ def _vitals(rng: np.random.Generator, f: dict[str, bool]) -> dict:
 
 
 def generate_cohort(config: CohortConfig | None = None, progress: bool | None = None) -> dict:
-    """Generate the cohort in memory: rows for the manifest and findings, plus images (uint8) and ECGs (float32).
+    """Generate the cohort in memory: rows for the manifests and findings, images, ECGs and clips as arrays.
 
-    Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "images": {id: array}, "ecgs": {id: array}}``.
+    Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "images": {id: array}, "ecgs": {id: array},
+    "cardiac": [dict], "cardiac_findings": [dict], "cardiac_ecgs": {id: array}, "motion": [dict],
+    "motion_findings": [dict], "clips": {id: array}, "triage": [dict], "triage_findings": [dict]}``.
+    The cardiac and movement questions draw from their own random streams (seeded by the visit and the patient),
+    so adding them left every file of the chest question byte for byte as it was.
     """
     from tqdm.auto import tqdm
 
@@ -532,6 +544,8 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
     manifest, findings_rows, images, ecgs = [], [], {}, {}
+    others: dict = {key: [] for key in ("cardiac", "cardiac_findings", "motion", "motion_findings")}
+    others |= {"cardiac_ecgs": {}, "clips": {}}
     show = cfg.n_patients >= 2000 if progress is None else progress
     visit_counter = 0
     for p in tqdm(range(cfg.n_patients), desc="patients", disable=not show):
@@ -545,6 +559,7 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
         if intended == "lung_mass":
             chronic["nodule"] = True
         year, day = 2019 + int(rng.integers(0, 4)), int(rng.integers(1, 200))
+        walker = _walker(cfg, p, patient["age"])
         for v in range(n_visits):
             if v > 0 and rng.random() < 0.5:  # half of the follow-up visits are for something else
                 intended = CLASSES[rng.choice(len(CLASSES), p=cfg.class_prior)]
@@ -552,7 +567,7 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
             rule = label_from_findings(f)
             label, noisy = rule, False
             if rng.random() < cfg.label_noise:
-                label = _choice(rng, [c for c in CLASSES if c != rule])
+                label = choice(rng, [c for c in CLASSES if c != rule])
                 noisy = True
             visit_counter += 1
             vid = f"v{visit_counter:05d}"
@@ -585,11 +600,134 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
                     "label_noisy": int(noisy),
                 }
             )
+            _other_questions(cfg, manifest[-1], visit_counter, walker, others)
     # Patient-level split: every visit of a patient lands in the same split.
     split = split_by_patient(pd.DataFrame(manifest), cfg.split_fractions, cfg.seed)
     for row, name in zip(manifest, split, strict=True):
         row["split"] = name
-    return {"manifest": manifest, "findings": findings_rows, "images": images, "ecgs": ecgs, "config": cfg}
+    for question in ("cardiac", "motion"):
+        for row, chest_row in zip(others[question], manifest, strict=True):
+            row["split"] = chest_row["split"]
+    triage, triage_findings = _triage(cfg, manifest, findings_rows, others)
+    return {
+        "manifest": manifest,
+        "findings": findings_rows,
+        "images": images,
+        "ecgs": ecgs,
+        **others,
+        "triage": triage,
+        "triage_findings": triage_findings,
+        "config": cfg,
+    }
+
+
+def _noisy(rng: np.random.Generator, rule: str, classes: tuple[str, ...], rate: float) -> tuple[str, bool]:
+    """The label: the rule's answer, or with probability ``rate`` a random other class (label noise)."""
+    if rng.random() < rate:
+        return choice(rng, [c for c in classes if c != rule]), True
+    return rule, False
+
+
+def _walker(cfg: CohortConfig, index: int, age: int) -> dict:
+    """A patient's body and walk for the movement question, from the patient's own random stream.
+
+    A movement disorder is chronic: a patient's first intended movement class is kept at half of the follow-ups.
+    Osteoarthritis is commoner with age (its prior doubles from 70 years, taken from the normal class).
+    """
+    rng = np.random.default_rng([cfg.seed, 2, index])
+    prior = np.array(cfg.motion_prior, dtype=float)
+    if age >= 70:
+        shift = min(prior[3], prior[0])
+        prior[3], prior[0] = prior[3] + shift, prior[0] - shift
+    return {"rng": rng, "profile": motion.figure_profile(rng), "prior": prior / prior.sum(), "chronic": None}
+
+
+def _other_questions(cfg: CohortConfig, row: dict, visit_number: int, walker: dict, out: dict) -> None:
+    """The cardiac and movement questions of one visit (chapters 07-08), appended to ``out``."""
+    vid = row["id"]
+    common = {k: row[k] for k in ("id", "patient_id", "visit", "split")}
+    demographics = {"age": row["age"], "sex": row["sex"]}
+    # Cardiac: the visit's own stream.
+    rng = np.random.default_rng([cfg.seed, 1, visit_number])
+    intended = cardiac.CARDIAC_CLASSES[rng.choice(4, p=cfg.cardiac_prior)]
+    f = cardiac.draw_cardiac_findings(rng, intended, cfg.distractor_rate)
+    rule = cardiac.cardiac_label(f)
+    label, noisy = _noisy(rng, rule, cardiac.CARDIAC_CLASSES, cfg.label_noise)
+    out["cardiac_ecgs"][vid] = cardiac.render_cardiac_ecg(rng, f, row["age"])
+    note = cardiac.write_symptom_note(rng, f)
+    out["cardiac"].append({**common, "ecg": f"ecg/{vid}.npy", "text": note, **demographics, "label": label})
+    out["cardiac_findings"].append(
+        {"id": vid, **{k: int(f[k]) for k in f}, "label_rule": rule, "label_noisy": int(noisy)}
+    )
+    # Movement: the patient's stream (body, chronic disorder), so the same figure walks at every visit.
+    rng = walker["rng"]
+    if walker["chronic"] is None or rng.random() < 0.5:
+        intended = motion.MOTION_CLASSES[rng.choice(4, p=walker["prior"])]
+        walker["chronic"] = walker["chronic"] or intended
+    else:
+        intended = walker["chronic"]
+    movement, record = motion.draw_motion_findings(rng, intended, cfg.distractor_rate)
+    rule = motion.motion_label(movement, record)
+    label, noisy = _noisy(rng, rule, motion.MOTION_CLASSES, cfg.label_noise)
+    out["clips"][vid] = motion.render_clip(rng, movement, walker["profile"])
+    out["motion"].append(
+        {
+            **common,
+            "video": f"video/{vid}.gif",
+            "text": motion.write_record(rng, record),
+            **demographics,
+            "label": label,
+        }
+    )
+    out["motion_findings"].append(
+        {
+            "id": vid,
+            "movement": movement,
+            **{k: int(record[k]) for k in motion.RECORD_FINDINGS},
+            "label_rule": rule,
+            "label_noisy": int(noisy),
+        }
+    )
+
+
+def _triage(cfg: CohortConfig, manifest: list[dict], findings: list[dict], others: dict) -> tuple[list, list]:
+    """The capstone question (chapter 09): which clinic first, from the three questions' rules.
+
+    Its note is the visit's whole record: the chest note, the cardiac symptoms and the movement record.
+    """
+    rows, truth = [], []
+    for i, row in enumerate(manifest):
+        chest, heart = findings[i]["label_rule"], others["cardiac_findings"][i]["label_rule"]
+        walk = others["motion_findings"][i]["label_rule"]
+        rule = "cardiac" if heart != "normal" else "movement" if walk != "normal" else "chest"
+        rule = "none" if rule == "chest" and chest == "normal" else rule
+        rng = np.random.default_rng([cfg.seed, 3, i])
+        label, noisy = _noisy(rng, rule, TRIAGE_CLASSES, cfg.label_noise)
+        vid = row["id"]
+        record = " ".join((row["text"], others["cardiac"][i]["text"], others["motion"][i]["text"]))
+        rows.append(
+            {
+                **{k: row[k] for k in ("id", "patient_id", "visit", "split")},
+                "image": f"../{row['image']}",
+                "text": record,
+                "ecg": f"../cardiac/ecg/{vid}.npy",
+                "video": f"../motion/video/{vid}.gif",
+                "age": row["age"],
+                "sex": row["sex"],
+                "label": label,
+            }
+        )
+        truth.append(
+            {
+                "id": vid,
+                "chest_rule": chest,
+                "cardiac_rule": heart,
+                "movement_rule": walk,
+                "label_rule": rule,
+                "label_noisy": int(noisy),
+            }
+        )
+    return rows, truth
 
 
 def _csv_bytes(rows: list[dict], columns: tuple[str, ...]) -> bytes:
@@ -612,6 +750,22 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def gif_bytes(clip: np.ndarray, fps: int = motion.VIDEO_FPS) -> bytes:
+    """A grayscale clip (frames, H, W) uint8 as an animated GIF: lossless for 8-bit gray, opens in any browser."""
+    frames = [Image.fromarray(frame) for frame in clip]
+    buf = io.BytesIO()
+    frames[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=1000 // fps,
+        loop=0,
+        optimize=False,
+    )
+    return buf.getvalue()
+
+
 def cohort_files(cohort: dict) -> dict[str, bytes]:
     """Every file of the cohort folder as bytes, keyed by relative path (the checksum file included)."""
     files = {
@@ -621,6 +775,15 @@ def cohort_files(cohort: dict) -> dict[str, bytes]:
     for vid in sorted(cohort["images"]):
         files[f"images/{vid}.png"] = _png_bytes(cohort["images"][vid])
         files[f"ecg/{vid}.npy"] = _npy_bytes(cohort["ecgs"][vid])
+    files["cardiac/manifest.csv"] = _csv_bytes(cohort["cardiac"], CARDIAC_COLUMNS)
+    files["cardiac/findings.csv"] = _csv_bytes(cohort["cardiac_findings"], CARDIAC_FINDINGS_COLUMNS)
+    files["motion/manifest.csv"] = _csv_bytes(cohort["motion"], MOTION_COLUMNS)
+    files["motion/findings.csv"] = _csv_bytes(cohort["motion_findings"], MOTION_FINDINGS_COLUMNS)
+    files["triage/manifest.csv"] = _csv_bytes(cohort["triage"], TRIAGE_COLUMNS)
+    files["triage/findings.csv"] = _csv_bytes(cohort["triage_findings"], TRIAGE_FINDINGS_COLUMNS)
+    for vid in sorted(cohort["clips"]):
+        files[f"cardiac/ecg/{vid}.npy"] = _npy_bytes(cohort["cardiac_ecgs"][vid])
+        files[f"motion/video/{vid}.gif"] = gif_bytes(cohort["clips"][vid])
     files[CHECKSUM_FILE] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode()

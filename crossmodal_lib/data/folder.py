@@ -2,12 +2,13 @@
 
 Chapter 01 (the cohort) and chapter 06 (your own data). A dataset is a folder with a ``manifest.csv``::
 
-    id,patient_id,image,text,label[,split][,report][,ecg][,age][,sex][,visit]
+    id,patient_id,label[,image][,text][,ecg][,video][,split][,report][,age][,sex][,visit]
 
-``image`` and ``ecg`` are paths relative to the folder (images: PNG, JPEG, DICOM ``.dcm`` or ``.npy``; ECGs:
-``.npy`` traces at ``ECG_HZ`` or WFDB records ``.hea``, which carry their own rate); an empty cell means the modality
-is missing for that row. ``text`` is free text in UTF-8; empty means missing. ``split`` is
-train/val/test; when the column is absent, ``split_by_patient`` makes one.
+with at least one modality column (``image``, ``text``, ``ecg``, ``video``). ``image``, ``ecg`` and ``video`` are
+paths relative to the folder (images: PNG, JPEG, DICOM ``.dcm`` or ``.npy``; ECGs: ``.npy`` traces at ``ECG_HZ`` or
+WFDB records ``.hea``, which carry their own rate; videos: animated ``.gif`` or ``.npy`` frames x height x width);
+an empty cell means the modality is missing for that row. ``text`` is free text in UTF-8; empty means missing.
+``split`` is train/val/test; when the column is absent, ``split_by_patient`` makes one.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REQUIRED_COLUMNS = ("id", "patient_id", "image", "text", "label")
-OPTIONAL_COLUMNS = ("split", "report", "ecg", "age", "sex", "visit")
+REQUIRED_COLUMNS = ("id", "patient_id", "label")
+MODALITY_COLUMNS = ("image", "text", "ecg", "video")
+OPTIONAL_COLUMNS = ("split", "report", "age", "sex", "visit")
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".npy")
 ECG_SUFFIXES = (".npy", ".hea")
+VIDEO_SUFFIXES = (".gif", ".npy")
+FILE_SUFFIXES = {"image": IMAGE_SUFFIXES, "ecg": ECG_SUFFIXES, "video": VIDEO_SUFFIXES}
 ECG_HZ = 100  # the cohort's sampling rate; an .npy trace carries no rate, so a folder's .npy ECGs are taken to be at it
 
 
 def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
-    """Read and validate ``folder/manifest.csv``; image and ECG paths come back absolute ("" where missing).
+    """Read and validate ``folder/manifest.csv``; image, ECG and video paths come back absolute ("" where missing).
 
     Every problem names the row (its line in the CSV and its id) so it can be fixed in the file.
     """
@@ -53,6 +57,11 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
     if missing:
         raise ValueError(
             f"{path} lacks the column(s) {missing}; required: {list(REQUIRED_COLUMNS)}, found: {list(df.columns)}"
+        )
+    if not any(c in df.columns for c in MODALITY_COLUMNS):
+        raise ValueError(
+            f"{path} has no modality column; it needs at least one of {list(MODALITY_COLUMNS)}, "
+            f"found: {list(df.columns)}"
         )
     if df.empty:
         raise ValueError(f"{path} has a header but no rows")
@@ -84,7 +93,7 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
                 f"{path}: patient {pid!r} appears in several splits {splits}; a patient must stay in one split "
                 f"({len(crossing)} patient(s) like this)"
             )
-    for col in ("image", "ecg"):
+    for col, suffixes in FILE_SUFFIXES.items():
         if col not in df.columns:
             continue
         resolved = []
@@ -93,7 +102,6 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
                 resolved.append("")
                 continue
             file = (folder / rel).resolve()
-            suffixes = IMAGE_SUFFIXES if col == "image" else ECG_SUFFIXES
             if file.suffix.lower() not in suffixes:
                 raise ValueError(f"{where(i)}: {col} {rel!r} has an unsupported type; use one of {suffixes}")
             if check_files and not file.is_file():
@@ -103,21 +111,29 @@ def load_manifest(folder: str | Path, check_files: bool = True) -> pd.DataFrame:
     return df
 
 
-def load_cohort(folder: str | Path | None = None) -> pd.DataFrame:
-    """The course's embedded cohort (``data/cohort``), loaded with ``load_manifest``; numeric columns typed."""
-    if folder is None:
-        folder = Path(__file__).resolve().parents[2] / "data" / "cohort"
-    df = load_manifest(folder)
+#: The cohort's clinical questions and their folders under ``data/cohort`` (the chest question is the top level).
+QUESTIONS = {"chest": ".", "cardiac": "cardiac", "motion": "motion", "triage": "triage"}
+
+
+def cohort_dir(question: str = "chest") -> Path:
+    """The folder of one of the embedded cohort's questions (chapter 01: chest; 07: cardiac; 08: motion; 09: triage)."""
+    if question not in QUESTIONS:
+        raise ValueError(f"the cohort has no question {question!r}; it has {list(QUESTIONS)}")
+    return (Path(__file__).resolve().parents[2] / "data" / "cohort" / QUESTIONS[question]).resolve()
+
+
+def load_cohort(folder: str | Path | None = None, question: str = "chest") -> pd.DataFrame:
+    """The embedded cohort (``data/cohort``, or a question's subfolder), loaded with ``load_manifest``; numbers typed."""
+    df = load_manifest(cohort_dir(question) if folder is None else folder)
     for col in ("age", "visit"):
         df[col] = df[col].astype(int)
     return df
 
 
-def load_findings(folder: str | Path | None = None) -> pd.DataFrame:
-    """The cohort's hidden ground truth per visit (``findings.csv``): for teaching, never a model input."""
-    if folder is None:
-        folder = Path(__file__).resolve().parents[2] / "data" / "cohort"
-    return pd.read_csv(Path(folder) / "findings.csv", dtype={"id": str, "label_rule": str})
+def load_findings(folder: str | Path | None = None, question: str = "chest") -> pd.DataFrame:
+    """A cohort question's hidden ground truth per visit (``findings.csv``): for teaching, never a model input."""
+    folder = cohort_dir(question) if folder is None else Path(folder)
+    return pd.read_csv(folder / "findings.csv", dtype={"id": str, "label_rule": str})
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -152,6 +168,13 @@ def read_image(path: str | Path) -> np.ndarray:
     return array
 
 
+def _row_name(index: object, row_id: str) -> str:
+    """How an error names a manifest row: its line in manifest.csv (the header is line 1) and its id."""
+    if isinstance(index, int | np.integer):
+        return f"manifest.csv line {index + 2} (id {row_id!r})"
+    return f"id {row_id!r}"
+
+
 def read_images(df: pd.DataFrame) -> list[np.ndarray]:
     """Read the ``image`` file of every row of a loaded manifest; an error names the row and its id."""
     images = []
@@ -159,12 +182,7 @@ def read_images(df: pd.DataFrame) -> list[np.ndarray]:
         try:
             images.append(read_image(path))
         except (ValueError, FileNotFoundError) as exc:
-            where = (
-                f"manifest.csv line {index + 2} (id {row_id!r})"
-                if isinstance(index, int | np.integer)
-                else f"id {row_id!r}"
-            )
-            raise type(exc)(f"{where}: {exc}") from exc
+            raise type(exc)(f"{_row_name(index, row_id)}: {exc}") from exc
     return images
 
 
@@ -215,11 +233,7 @@ def read_ecgs(df: pd.DataFrame, fs: float = ECG_HZ) -> np.ndarray:
     """
     traces: list[np.ndarray] = []
     for index, row_id, path in zip(df.index, df["id"], df["ecg"], strict=True):
-        where = (
-            f"manifest.csv line {index + 2} (id {row_id!r})"
-            if isinstance(index, int | np.integer)
-            else f"id {row_id!r}"
-        )
+        where = _row_name(index, row_id)
         try:
             trace = read_ecg(path, fs=fs)
         except (ValueError, FileNotFoundError) as exc:
@@ -233,6 +247,63 @@ def read_ecgs(df: pd.DataFrame, fs: float = ECG_HZ) -> np.ndarray:
     if not traces:
         raise ValueError("read_ecgs got no rows")
     return np.stack(traces)
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """Read one clip as uint8 ``(frames, height, width)`` grayscale (chapter 08).
+
+    An animated ``.gif`` through Pillow (every frame, converted to gray) or a ``.npy`` array (``allow_pickle=False``)
+    of shape (frames, height, width) with values in 0-255. A corrupt file, another shape or NaN raise ValueError
+    naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file {path} not found")
+    if path.suffix.lower() == ".npy":
+        try:
+            clip = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"video {path} is unreadable: {exc}") from exc
+        if not np.issubdtype(clip.dtype, np.number):
+            raise ValueError(f"video {path} holds {clip.dtype}; expected numbers 0-255")
+        if np.issubdtype(clip.dtype, np.floating) and not np.all(np.isfinite(clip)):
+            raise ValueError(f"video {path} has NaN or infinite values")
+        if clip.size and (clip.min() < 0 or clip.max() > 255):
+            raise ValueError(f"video {path} has values outside 0-255 ({clip.min()} to {clip.max()})")
+    else:
+        from PIL import Image, ImageSequence, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                clip = np.stack([np.asarray(frame.convert("L")) for frame in ImageSequence.Iterator(im)])
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"video {path} is unreadable or corrupt: {exc}") from exc
+    if clip.ndim != 3 or clip.size == 0:
+        raise ValueError(f"video {path} has shape {clip.shape}; expected (frames, height, width) grayscale")
+    return clip.astype(np.uint8)
+
+
+def read_videos(df: pd.DataFrame) -> np.ndarray:
+    """The ``video`` file of every row of a loaded manifest as uint8 ``(n, frames, height, width)`` (chapter 08).
+
+    Every clip must have the first row's frames and size; an error names the row and its id.
+    """
+    clips: list[np.ndarray] = []
+    for index, row_id, path in zip(df.index, df["id"], df["video"], strict=True):
+        where = _row_name(index, row_id)
+        try:
+            clip = read_video(path)
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+        if clips and clip.shape != clips[0].shape:
+            raise ValueError(
+                f"{where}: video has shape {clip.shape} (frames, height, width), the first row's has "
+                f"{clips[0].shape}; every clip must have the same number of frames and size"
+            )
+        clips.append(clip)
+    if not clips:
+        raise ValueError("read_videos got no rows")
+    return np.stack(clips)
 
 
 def split_by_patient(
