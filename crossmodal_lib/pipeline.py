@@ -1,8 +1,9 @@
 """Chapter 05: the whole course pipeline as one call, ``python -m crossmodal_lib train --data DIR --out RUNDIR``.
 
-    load the manifest -> split by patient (when it has no split column) -> preprocess (images, notes)
-    -> F_x = CNN(X), F_y = Word2Vec(Y) -> image-only, text-only, early, joint, late and gated fusion models
-    -> test-split metrics with bootstrap CIs -> metrics.json and the evaluation chapter's figures (PNG)
+    load the manifest -> split by patient (when it has no split column) -> preprocess each modality
+    -> F_x = CNN(X), F_y = Word2Vec(Y), F_s = CNN(ECG), F_v = CNN(clip), F_t = (age, sex): those the data has
+    -> a model per modality, early, joint, late and gated fusion -> test-split metrics with bootstrap CIs
+    -> metrics.json and the evaluation chapter's figures (PNG)
 
 Chapters 04 and 05 call the same functions (``cohort_features``, ``fit_models``, ``predict``, ``evaluate_run``)
 with the same seeds, so the numbers in the notebooks and in ``metrics.json`` agree.
@@ -50,14 +51,18 @@ __all__ = [
 EPOCHS: dict[str, tuple[int, int]] = {
     "cnn": (25, 10),
     "ecg_cnn": (25, 10),
+    "video_cnn": (25, 10),
     "word2vec": (30, 15),
     "mlp": (150, 60),
     "mlp_patience": (10, 5),
     "joint": (15, 3),
     "bootstrap": (1000, 200),
 }
-#: The modalities the pipeline reads, and the CohortFeatures field that holds each one's features.
-MODALITIES = {"image": "F_x", "text": "F_y", "ecg": "F_s"}
+#: The modalities the pipeline reads, and the CohortFeatures field that holds each one's features: the manifest's
+#: image, text, ecg and video columns, and "tabular" (age and sex, chapter 09).
+MODALITIES = {"image": "F_x", "text": "F_y", "ecg": "F_s", "video": "F_v", "tabular": "F_t"}
+#: Modalities taken only when asked for: age and sex are in most manifests but are not a measurement of the question.
+ON_REQUEST = ("tabular",)
 #: The article's pair, which chapters 04-05 fuse; ``train --data`` uses every modality the manifest has.
 IMAGE_AND_TEXT = ("image", "text")
 SINGLE_MODELS = tuple(f"{m} only" for m in IMAGE_AND_TEXT)
@@ -65,6 +70,7 @@ FUSION_MODELS = ("early fusion", "joint fusion", "late fusion", "gated fusion")
 MODELS = SINGLE_MODELS + FUSION_MODELS
 FEATURE_DIM = 64
 SIGNAL_FEATURE_DIM = 32
+VIDEO_FEATURE_DIM = 32
 VECTOR_SIZE = 64
 WEIGHTING = "tfidf"
 
@@ -88,7 +94,8 @@ def _log(verbose: bool, message: str) -> None:
 def load_data(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
     """The manifest of ``data_dir`` with a ``split`` column (``split_by_patient`` when it has none) (chapter 05).
 
-    Adds boolean columns ``has_image``, ``has_text`` and ``has_ecg`` (a note of only whitespace counts as missing).
+    Adds a boolean column ``has_<modality>`` per modality of :data:`MODALITIES` (False where the manifest has no
+    such column; a note of only whitespace counts as missing; tabular needs both age and sex).
     """
     from crossmodal_lib.data import load_manifest, split_by_patient
 
@@ -98,18 +105,23 @@ def load_data(data_dir: str | Path, seed: int = 0) -> pd.DataFrame:
     for name in ("train", "val", "test"):
         if not (df["split"] == name).any():
             raise ValueError(f"{Path(data_dir) / 'manifest.csv'}: the {name} split is empty")
-    df["has_image"] = df["image"].str.strip() != ""
-    df["has_text"] = df["text"].str.strip() != ""
-    df["has_ecg"] = df["ecg"].str.strip() != "" if "ecg" in df.columns else False
+    for name in MODALITIES:
+        if name == "tabular":
+            present = [df[c].str.strip() != "" for c in ("age", "sex") if c in df.columns]
+            df["has_tabular"] = present[0] & present[1] if len(present) == 2 else False
+        else:
+            df[f"has_{name}"] = df[name].str.strip() != "" if name in df.columns else False
     return df
 
 
 def _classes(labels: pd.Series) -> tuple[str, ...]:
-    from crossmodal_lib.data import CLASSES
+    """The class order: the cohort question's own (normal first) when the labels are one of them, else sorted."""
+    from crossmodal_lib.data import CARDIAC_CLASSES, CLASSES, MOTION_CLASSES, TRIAGE_CLASSES
 
     found = sorted(labels.unique().tolist())
-    if set(found) <= set(CLASSES):
-        return tuple(CLASSES)
+    for classes in (CLASSES, CARDIAC_CLASSES, MOTION_CLASSES, TRIAGE_CLASSES):
+        if set(found) <= set(classes):
+            return tuple(classes)
     return tuple(found)
 
 
@@ -117,23 +129,26 @@ def _classes(labels: pd.Series) -> tuple[str, ...]:
 class CohortFeatures:
     """Per-row features of a data set, with its split and labels (chapter 04).
 
-    ``images`` (n, size, size, 1) in [0, 1] (zeros where the image is missing); ``F_x`` = CNN(X) and ``F_y`` =
-    Word2Vec(Y) (imputed where missing, see the module's docstring); ``y`` integer labels indexing ``classes``;
-    ``frame`` the manifest rows (id, patient_id, label, split, has_image, has_text, has_ecg); ``cnn`` the trained
-    CNN that made F_x (the joint model starts from it); ``F_s`` = CNN(ECG) (chapter 07) when ``"ecg"`` is among
-    ``modalities``, the modalities the features were made for.
+    ``modalities`` are the ones the features were made for; each has its block (None otherwise): ``F_x`` = CNN(X)
+    and ``F_y`` = Word2Vec(Y) (chapters 02-03), ``F_s`` = CNN(ECG) (chapter 07), ``F_v`` = CNN(video) (chapter
+    08), ``F_t`` = age and sex (chapter 09), each imputed where missing (see the module's docstring). ``images``
+    (n, size, size, 1) in [0, 1] (zeros where the image is missing); ``y`` integer labels indexing ``classes``;
+    ``frame`` the manifest rows (id, patient_id, label, split, has_<modality>); ``cnn`` the trained CNN that made
+    F_x (the joint model starts from it).
     """
 
     frame: pd.DataFrame
     classes: tuple[str, ...]
     y: np.ndarray
-    images: np.ndarray
-    F_x: np.ndarray
-    F_y: np.ndarray
+    images: np.ndarray | None
+    F_x: np.ndarray | None
+    F_y: np.ndarray | None
     info: dict = field(default_factory=dict)
     cnn: object | None = field(default=None, repr=False)
     F_s: np.ndarray | None = None
     modalities: tuple[str, ...] = IMAGE_AND_TEXT
+    F_v: np.ndarray | None = None
+    F_t: np.ndarray | None = None
 
     def mask(self, split: str) -> np.ndarray:
         """Boolean row mask of one split ("train", "val" or "test")."""
@@ -142,12 +157,11 @@ class CohortFeatures:
         return (self.frame["split"] == split).to_numpy()
 
     def part(self, split: str) -> dict[str, np.ndarray]:
-        """The arrays of one split: images, F_x, F_y, y, patient_id."""
+        """The arrays of one split: images, every feature block (F_x, F_y, ...; None when not made), y, patient_id."""
         m = self.mask(split)
+        arrays = {"images": self.images, **{f: getattr(self, f) for f in MODALITIES.values()}}
         return {
-            "images": self.images[m],
-            "F_x": self.F_x[m],
-            "F_y": self.F_y[m],
+            **{name: None if a is None else a[m] for name, a in arrays.items()},
             "y": self.y[m],
             "patient_id": self.frame["patient_id"].to_numpy()[m],
         }
@@ -158,7 +172,7 @@ class CohortFeatures:
         return {name: getattr(self, MODALITIES[name])[m] for name in self.modalities}
 
     def missing_counts(self) -> dict[str, dict[str, int]]:
-        """Rows without each modality (an image, a note, an ECG), per split."""
+        """Rows without each modality (an image, a note, an ECG, ...), per split."""
         out = {}
         for name in self.modalities:
             has = self.frame[f"has_{name}"]
@@ -181,47 +195,47 @@ def _impute(F: np.ndarray, present: np.ndarray, train: np.ndarray) -> np.ndarray
 def _cache_key(
     df: pd.DataFrame, data_dir: Path, fast: bool, seed: int, image_size: int, modalities: tuple[str, ...]
 ) -> str:
-    """A hash of everything the features depend on: the manifest, every image file, the settings and the code."""
+    """A hash of everything the features depend on: the manifest, every file it names, the settings and the code."""
     import hashlib
+    import importlib
     import inspect
 
-    import crossmodal_lib.features.image as fi
-    import crossmodal_lib.features.signal as fs
-    import crossmodal_lib.features.text as ft
-    import crossmodal_lib.preprocess.image as pi
-    import crossmodal_lib.preprocess.signal as ps
-    import crossmodal_lib.preprocess.text as pt
     from crossmodal_lib.course import tf_threads
 
     h = hashlib.sha256()
     h.update((data_dir / "manifest.csv").read_bytes())
-    for path in df["image"]:
-        if path:
-            h.update(Path(path).read_bytes())
-    if "ecg" in modalities:
-        for path in df["ecg"]:
-            if path:
-                h.update(Path(path).read_bytes())
+    for name in ("image", "ecg", "video"):
+        if name in modalities:
+            for path in df[name]:
+                if path:
+                    h.update(Path(path).read_bytes())
     settings = [
         fast,
         seed,
         image_size,
-        EPOCHS["cnn"],
-        EPOCHS["word2vec"],
+        {name: EPOCHS[name] for name in ("cnn", "word2vec", "ecg_cnn", "video_cnn")},
         FEATURE_DIM,
         VECTOR_SIZE,
         WEIGHTING,
         modalities,
-        EPOCHS["ecg_cnn"],
         SIGNAL_FEATURE_DIM,
+        VIDEO_FEATURE_DIM,
         # The arithmetic: another thread count or oneDNN trains a CNN with other last digits.
         os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         tf_threads(),
     ]
     h.update(repr(settings).encode())
-    for module in (fi, ft, pi, pt, fs, ps):
-        h.update(inspect.getsource(module).encode())
+    code = {"image": ("image",), "text": ("text",), "ecg": ("signal",), "video": ("video",), "tabular": ()}
+    for name in modalities:
+        for step in code[name]:
+            for package in ("features", "preprocess"):
+                h.update(
+                    inspect.getsource(importlib.import_module(f"crossmodal_lib.{package}.{step}")).encode()
+                )
+    if "tabular" in modalities:
+        h.update(inspect.getsource(importlib.import_module("crossmodal_lib.preprocess.tabular")).encode())
     h.update(inspect.getsource(cohort_features).encode())
+    h.update(inspect.getsource(_sequence_features).encode())
     return h.hexdigest()[:16]
 
 
@@ -234,183 +248,185 @@ def cohort_features(
     cache_dir: str | Path | None = None,
     modalities: Sequence[str] | None = None,
 ) -> CohortFeatures:
-    """Chapters 01-03 in one call: load, split, preprocess, F_x = CNN(X), F_y = Word2Vec(Y) (chapter 04).
+    """Chapters 01-03 (and 07-09) in one call: load, split, preprocess, one feature block per modality (chapter 04).
 
-    ``modalities``: image and text, plus ``"ecg"`` for F_s = CNN(ECG) (chapter 07's 1-D CNN on the traces of the
-    manifest's ``ecg`` column); ``None`` takes every modality the manifest has. Chapters 04-05 ask for
-    ``("image", "text")``, the article's pair.
+    ``modalities``: any of :data:`MODALITIES`: ``"image"`` (F_x = CNN(X), chapter 02), ``"text"`` (F_y =
+    Word2Vec(Y), chapter 03), ``"ecg"`` (F_s, chapter 07's 1-D CNN), ``"video"`` (F_v, chapter 08's clip CNN),
+    ``"tabular"`` (F_t = age and sex, chapter 09); ``None`` takes every modality the manifest has (tabular only
+    when asked for). Chapters 04-05 ask for ``("image", "text")``, the article's pair.
 
-    The CNN (``features.image``) is trained on the training images with early stopping on the validation images;
-    Word2Vec and the IDF weights (``features.text``) are fit on the training notes only, so no test information
-    leaks into the features. Deterministic for a given seed.
+    Each encoder is trained on the training rows with early stopping on the validation rows; Word2Vec and the IDF
+    weights (``features.text``) are fit on the training notes only, so no test information leaks into the
+    features. Deterministic for a given seed.
 
-    ``cache_dir``: keep F_x, F_y (``.npz``, loaded with ``allow_pickle=False``) and the CNN's weights
-    (``.weights.h5``; the CNN is rebuilt by ``build_cnn``) there, under a hash of the data, the settings and the code; a second call with the
-    same inputs loads them instead of training again (chapters 04 and 05 share them). The results are the same
-    with or without the cache.
+    ``cache_dir``: keep the feature blocks (``.npz``, loaded with ``allow_pickle=False``) and the image CNN's weights
+    (``.weights.h5``; the CNN is rebuilt by ``build_cnn``) there, under a hash of the data, the settings and the
+    code; a second call with the same inputs loads them instead of training again (chapters 04 and 05 share them).
+    The results are the same with or without the cache.
     """
-    from crossmodal_lib.data import read_images
-    from crossmodal_lib.features.image import build_cnn, image_features, train_cnn
-    from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
-    from crossmodal_lib.preprocess.image import prepare_images
-    from crossmodal_lib.preprocess.text import tokenize_all
-
     data_dir = Path(data_dir)
     df = load_data(data_dir, seed=seed)
     classes = _classes(df["label"])
     y = np.array([classes.index(label) for label in df["label"]], dtype=np.int64)
     train, val = (df["split"] == "train").to_numpy(), (df["split"] == "val").to_numpy()
-    has_image, has_text = df["has_image"].to_numpy(), df["has_text"].to_numpy()
-    modalities = _check_modalities(modalities, bool(df["has_ecg"].any()), data_dir)
+    modalities = _check_modalities(modalities, df, data_dir)
     _log(
         verbose,
         f"  {len(df)} rows, {int(train.sum())} train / {int(val.sum())} val / {int((~train & ~val).sum())} test",
     )
-    _log(
-        verbose,
-        f"  rows without an image: {int((~has_image).sum())}, without a note: {int((~has_text).sum())}",
-    )
+    _log(verbose, "  rows without " + ", ".join(f"{m}: {int((~df[f'has_{m}']).sum())}" for m in modalities))
+    frame = df[["id", "patient_id", "label", "split", *(f"has_{m}" for m in MODALITIES)]].copy()
+    images = None
+    if "image" in modalities:  # preprocess the images (chapter 01)
+        from crossmodal_lib.data import read_images
+        from crossmodal_lib.preprocess.image import prepare_images
 
-    # Images: preprocess (chapter 01), then train the CNN on the training rows that have an image (chapter 02).
-    images = np.zeros((len(df), image_size, image_size, 1), dtype=np.float32)
-    if has_image.any():
-        images[has_image] = prepare_images(read_images(df.loc[has_image]), size=image_size)
-    frame = df[["id", "patient_id", "label", "split", "has_image", "has_text", "has_ecg"]].copy()
-    epochs = budget("cnn", fast)
+        has_image = df["has_image"].to_numpy()
+        images = np.zeros((len(df), image_size, image_size, 1), dtype=np.float32)
+        if has_image.any():
+            images[has_image] = prepare_images(read_images(df.loc[has_image]), size=image_size)
+
+    def result(arrays: dict, info: dict, cnn: object | None) -> CohortFeatures:
+        blocks = {f: arrays.get(f) for f in MODALITIES.values()}
+        return CohortFeatures(frame, classes, y, images, info=info, cnn=cnn, modalities=modalities, **blocks)
+
     if cache_dir is not None:
         cache_dir = Path(cache_dir)
         key = _cache_key(df, data_dir, fast, seed, image_size, modalities)
         npz, weights_file = cache_dir / f"features-{key}.npz", cache_dir / f"cnn-{key}.weights.h5"
-        if npz.is_file() and weights_file.is_file():
+        if npz.is_file() and (weights_file.is_file() or "image" not in modalities):
             with np.load(npz, allow_pickle=False) as stored:
                 cached = {name: stored[name] for name in stored.files}
-            # The CNN is rebuilt from its code and only its weights are read: nothing in the file can run code.
-            cnn = build_cnn(
-                input_shape=images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed
-            )
-            cnn.load_weights(weights_file)
+            cnn = None
+            if "image" in modalities:
+                # The CNN is rebuilt from its code and only its weights are read: nothing in the file can run code.
+                from crossmodal_lib.features.image import build_cnn
+
+                cnn = build_cnn(images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
+                cnn.load_weights(weights_file)
             _log(verbose, "  features loaded from the cache")
-            info = json.loads(str(cached["info"]))
-            return CohortFeatures(
-                frame,
-                classes,
-                y,
-                images,
-                cached["F_x"],
-                cached["F_y"],
-                info,
-                cnn,
-                cached.get("F_s"),
-                modalities,
+            return result(cached, json.loads(str(cached.pop("info"))), cnn)
+
+    arrays, info, cnn = {}, {}, None
+    if "image" in modalities:  # F_x = CNN(X) on the training rows that have an image (chapter 02)
+        from crossmodal_lib.features.image import build_cnn, image_features, train_cnn
+
+        has_image = df["has_image"].to_numpy()
+        fit_rows, val_rows = train & has_image, val & has_image
+        if not fit_rows.any() or not val_rows.any():
+            raise ValueError("the train and val splits each need at least one row with an image")
+        epochs = budget("cnn", fast)
+        cnn = build_cnn(images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
+        _log(verbose, f"  training the CNN ({epochs} epochs at most) ...")
+        history = train_cnn(
+            cnn, images[fit_rows], y[fit_rows], images[val_rows], y[val_rows], epochs=epochs, seed=seed
+        )
+        arrays["F_x"] = _impute(image_features(cnn, images).astype(np.float32), has_image, train)
+        info |= {"cnn_epochs_run": len(history.history["loss"]), "cnn_epochs_max": epochs}
+    if "text" in modalities:  # tokenise (chapter 01), Word2Vec and IDF on the training notes (chapter 03)
+        from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
+        from crossmodal_lib.preprocess.text import tokenize_all
+
+        has_text = df["has_text"].to_numpy()
+        tokens: list[list[str]] = [[] for _ in range(len(df))]
+        for i, toks in zip(
+            np.flatnonzero(has_text), tokenize_all(df.loc[has_text, "text"].tolist()), strict=True
+        ):
+            tokens[i] = toks
+        train_tokens = [tokens[i] for i in np.flatnonzero(train & has_text)]
+        _log(verbose, f"  training Word2Vec on {len(train_tokens)} training notes ...")
+        kv = train_word2vec(train_tokens, vector_size=VECTOR_SIZE, epochs=budget("word2vec", fast), seed=seed)
+        idf = fit_idf(train_tokens)
+        F_y = document_vectors(kv, tokens, weighting=WEIGHTING, idf=idf)
+        arrays["F_y"] = _impute(F_y.astype(np.float32), has_text, train)
+        info |= {"word2vec_vocabulary": len(kv), "weighting": WEIGHTING}
+    for name in ("ecg", "video"):  # F_s = CNN(ECG) (chapter 07), F_v = CNN(clip) (chapter 08)
+        if name in modalities:
+            F, info[f"{name}_cnn_epochs_run"] = _sequence_features(
+                name, df, y, len(classes), fast, seed, verbose
             )
+            arrays[MODALITIES[name]] = _impute(F, df[f"has_{name}"].to_numpy(), train)
+    if "tabular" in modalities:  # age and sex (chapter 09)
+        from crossmodal_lib.preprocess.tabular import prepare_tabular
 
-    fit_rows, val_rows = train & has_image, val & has_image
-    if not fit_rows.any() or not val_rows.any():
-        raise ValueError("the train and val splits each need at least one row with an image")
-    cnn = build_cnn(input_shape=images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
-    _log(verbose, f"  training the CNN ({epochs} epochs at most) ...")
-    history = train_cnn(
-        cnn, images[fit_rows], y[fit_rows], images[val_rows], y[val_rows], epochs=epochs, seed=seed
-    )
-    F_x = image_features(cnn, images)
-
-    # Notes: tokenise (chapter 01), Word2Vec and IDF on the training notes (chapter 03).
-    tokens: list[list[str]] = [[] for _ in range(len(df))]
-    for i, toks in zip(
-        np.flatnonzero(has_text), tokenize_all(df.loc[has_text, "text"].tolist()), strict=True
-    ):
-        tokens[i] = toks
-    train_tokens = [tokens[i] for i in np.flatnonzero(train & has_text)]
-    _log(verbose, f"  training Word2Vec on {len(train_tokens)} training notes ...")
-    kv = train_word2vec(train_tokens, vector_size=VECTOR_SIZE, epochs=budget("word2vec", fast), seed=seed)
-    idf = fit_idf(train_tokens)
-    F_y = document_vectors(kv, tokens, weighting=WEIGHTING, idf=idf)
-
-    F_x = _impute(F_x.astype(np.float32), has_image, train)
-    F_y = _impute(F_y.astype(np.float32), has_text, train)
-    info = {
-        "cnn_epochs_run": len(history.history["loss"]),
-        "cnn_epochs_max": epochs,
-        "word2vec_vocabulary": len(kv),
-        "weighting": WEIGHTING,
-    }
-    arrays = {"F_x": F_x, "F_y": F_y}
-    if "ecg" in modalities:
-        has_ecg = df["has_ecg"].to_numpy()
-        F_s, info["ecg_cnn_epochs_run"] = _ecg_features(df, y, len(classes), fast, seed, verbose)
-        arrays["F_s"] = _impute(F_s, has_ecg, train)
+        has_tabular = df["has_tabular"].to_numpy()
+        arrays["F_t"] = _impute(prepare_tabular(df, fit_rows=train & has_tabular), has_tabular, train)
     if cache_dir is not None:
         # Write under temporary names, then rename: two notebooks running at once never read half a file.
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = f".tmp-{os.getpid()}"
         with open(cache_dir / f"features-{key}{tmp}.npz", "wb") as fh:
             np.savez(fh, **arrays, info=np.array(json.dumps(info)))
-        cnn.save_weights(cache_dir / f"cnn-{key}{tmp}.weights.h5")
+        if cnn is not None:
+            cnn.save_weights(cache_dir / f"cnn-{key}{tmp}.weights.h5")
+            os.replace(cache_dir / f"cnn-{key}{tmp}.weights.h5", weights_file)
         os.replace(cache_dir / f"features-{key}{tmp}.npz", npz)
-        os.replace(cache_dir / f"cnn-{key}{tmp}.weights.h5", weights_file)
-    return CohortFeatures(
-        frame=frame,
-        classes=classes,
-        y=y,
-        images=images,
-        F_x=arrays["F_x"],
-        F_y=arrays["F_y"],
-        info=info,
-        cnn=cnn,
-        F_s=arrays.get("F_s"),
-        modalities=modalities,
-    )
+    return result(arrays, info, cnn)
 
 
-def _check_modalities(modalities: Sequence[str] | None, has_ecg: bool, data_dir: Path) -> tuple[str, ...]:
+def _check_modalities(modalities: Sequence[str] | None, df: pd.DataFrame, data_dir: Path) -> tuple[str, ...]:
     """The modalities to build, in MODALITIES order: the asked ones, or every one the manifest has."""
-    available = [m for m in MODALITIES if m != "ecg" or has_ecg]
+    available = [m for m in MODALITIES if df[f"has_{m}"].any()]
     if modalities is None:
-        return tuple(available)
+        modalities = [m for m in available if m not in ON_REQUEST]
+        if not modalities:
+            raise ValueError(
+                f"{data_dir / 'manifest.csv'} has no modality with data; it needs {list(MODALITIES)}"
+            )
     if isinstance(modalities, str):
         modalities = [modalities]
     unknown = [m for m in modalities if m not in MODALITIES]
     if unknown:
         raise ValueError(f"unknown modality {unknown}; the pipeline knows {list(MODALITIES)}")
-    if not set(IMAGE_AND_TEXT) <= set(modalities):
-        raise ValueError(
-            f"the pipeline fuses image and text (plus ecg when the data has it); got {list(modalities)}"
-        )
+    if not modalities:
+        raise ValueError("no modality asked for")
     absent = [m for m in modalities if m not in available]
     if absent:
-        raise ValueError(
-            f"modality {absent} asked for, but {data_dir / 'manifest.csv'} has no {absent[0]} files"
-        )
+        what = "age and sex columns" if absent[0] == "tabular" else f"{absent[0]} files"
+        raise ValueError(f"modality {absent} asked for, but {data_dir / 'manifest.csv'} has no {what}")
     return tuple(m for m in MODALITIES if m in modalities)
 
 
-def _ecg_features(
-    df: pd.DataFrame, y: np.ndarray, n_classes: int, fast: bool, seed: int, verbose: bool
+def _sequence_features(
+    name: str, df: pd.DataFrame, y: np.ndarray, n_classes: int, fast: bool, seed: int, verbose: bool
 ) -> tuple[np.ndarray, int]:
-    """F_s = CNN(ECG) for the rows with an ECG (zeros elsewhere, imputed by the caller): chapter 07's recipe."""
-    from crossmodal_lib.data import read_ecgs
-    from crossmodal_lib.data.folder import ECG_HZ
-    from crossmodal_lib.features.image import train_cnn
-    from crossmodal_lib.features.signal import build_signal_cnn, signal_features
-    from crossmodal_lib.preprocess.signal import prepare_signals
+    """F_s = CNN(ECG) or F_v = CNN(clip) for the rows that have one (zeros elsewhere, imputed by the caller).
 
-    rows = np.flatnonzero(df["has_ecg"].to_numpy())
-    traces = prepare_signals(read_ecgs(df.iloc[rows]), fs=ECG_HZ)
+    Chapters 07 and 08: read the files, prepare them, train the encoder with ``train_cnn`` (no augmentation) on the
+    training rows with early stopping on the validation rows, read its ``features`` layer.
+    """
+    from crossmodal_lib.features.image import train_cnn
+
+    rows = np.flatnonzero(df[f"has_{name}"].to_numpy())
+    if name == "ecg":
+        from crossmodal_lib.data import read_ecgs
+        from crossmodal_lib.data.folder import ECG_HZ
+        from crossmodal_lib.features.signal import build_signal_cnn, signal_features
+        from crossmodal_lib.preprocess.signal import prepare_signals
+
+        x = prepare_signals(read_ecgs(df.iloc[rows]), fs=ECG_HZ)
+        dim, extract = SIGNAL_FEATURE_DIM, signal_features
+        model = build_signal_cnn(x.shape[1], x.shape[2], n_classes=n_classes, feature_dim=dim, seed=seed)
+    else:
+        from crossmodal_lib.data import read_videos
+        from crossmodal_lib.features.video import build_video_cnn, video_features
+        from crossmodal_lib.preprocess.video import prepare_clips
+
+        x = prepare_clips(read_videos(df.iloc[rows]))
+        dim, extract = VIDEO_FEATURE_DIM, video_features
+        model = build_video_cnn(*x.shape[1:4], n_classes=n_classes, feature_dim=dim, seed=seed)
     split = df["split"].to_numpy()[rows]
     fit, val = split == "train", split == "val"
     if not fit.any() or not val.any():
-        raise ValueError("the train and val splits each need at least one row with an ECG")
-    model = build_signal_cnn(
-        traces.shape[1], traces.shape[2], n_classes=n_classes, feature_dim=SIGNAL_FEATURE_DIM, seed=seed
-    )
-    epochs = budget("ecg_cnn", fast)
-    _log(verbose, f"  training the ECG CNN on {int(fit.sum())} traces ({epochs} epochs at most) ...")
+        raise ValueError(f"the train and val splits each need at least one row with {name}")
+    epochs = budget(f"{name}_cnn", fast)
+    _log(verbose, f"  training the {name} CNN on {int(fit.sum())} rows ({epochs} epochs at most) ...")
     history = train_cnn(
-        model, traces[fit], y[rows][fit], traces[val], y[rows][val], epochs=epochs, seed=seed, augment=False
+        model, x[fit], y[rows][fit], x[val], y[rows][val], epochs=epochs, seed=seed, augment=False
     )
-    F_s = np.zeros((len(df), SIGNAL_FEATURE_DIM), dtype=np.float32)
-    F_s[rows] = signal_features(model, traces)
-    return F_s, len(history.history["loss"])
+    F = np.zeros((len(df), dim), dtype=np.float32)
+    F[rows] = extract(model, x)
+    return F, len(history.history["loss"])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -425,14 +441,18 @@ def fit_models(
 ) -> dict[str, object]:
     """Fit the course's models on the training split, early-stopping on the validation split (chapter 04).
 
-    Names: "image only", "text only" (``SingleModality``), "early fusion" (``EarlyFusion``), "joint fusion"
-    (``JointFusion``), "late fusion" (``LateFusion`` over the two single-modality models, weights chosen on the
-    validation split) and "gated fusion" (``GatedFusion``).
+    Names: "<modality> only" for each modality ("image only", "text only", ... ``SingleModality``), and with two
+    or more modalities "early fusion" (``EarlyFusion``), "joint fusion" (``JointFusion``, when there are images),
+    "late fusion" (``LateFusion`` over the single-modality models, weights chosen on the validation split) and
+    "gated fusion" (``GatedFusion``).
     """
     from crossmodal_lib import fusion
 
     singles = tuple(f"{m} only" for m in features.modalities)
-    known = singles + FUSION_MODELS
+    fusions = () if len(features.modalities) < 2 else FUSION_MODELS
+    if "image" not in features.modalities:  # joint fusion trains the image CNN end to end
+        fusions = tuple(m for m in fusions if m != "joint fusion")
+    known = singles + fusions
     models = known if models is None else models
     unknown = [m for m in models if m not in known]
     if unknown:
@@ -627,16 +647,14 @@ def train(
         modalities=modalities,
     )
     missing = feats.missing_counts()
-    step(
-        2,
-        f"fitting a model per modality ({', '.join(feats.modalities)}) and early, joint, late, gated fusion",
-    )
+    step(2, f"fitting a model per modality ({', '.join(feats.modalities)}) and the fusions of them")
     models = fit_models(feats, fast=fast, seed=seed, verbose=True)
     probas = predict(models, feats, "test")
     step(3, f"evaluating on the test split ({budget('bootstrap', fast)} bootstrap resamples)")
     table, summary = evaluate_run(feats, probas, fast=fast, seed=seed)
     y_test = feats.part("test")["y"]
-    best = summary["best_fusion"]
+    # With one modality there is nothing to fuse: the figures and the per-class table are the single model's.
+    best = summary.get("best_fusion", table["roc_auc"].idxmax())
     per_class = evaluate.per_class_metrics(y_test, probas[best], feats.classes)
     ablation = None
     if "early fusion" in models:
@@ -683,7 +701,7 @@ def train(
             },
         },
         "late_fusion_weights": dict(models["late fusion"].weights_) if "late fusion" in models else None,
-        "per_class_best_fusion": per_class.round(6).to_dict(orient="index"),
+        "per_class_best_model": per_class.round(6).to_dict(orient="index"),
         "ablation_early_fusion": None if ablation is None else ablation.round(6).to_dict(orient="index"),
         "figures": figures,
     }
@@ -691,11 +709,8 @@ def train(
     (out_dir / "metrics.json").write_text(
         json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8"
     )
-    step(
-        5,
-        f"done: best fusion {best} macro ROC-AUC {table.at[best, 'roc_auc']:.3f} vs best single "
-        f"{summary['best_single']} {table.at[summary['best_single'], 'roc_auc']:.3f}",
-    )
+    versus = f" vs best single {summary['best_single']} {table.at[summary['best_single'], 'roc_auc']:.3f}"
+    step(5, f"done: {best} macro ROC-AUC {table.at[best, 'roc_auc']:.3f}{versus if summary else ''}")
     return result
 
 

@@ -174,16 +174,18 @@ def test_cli_pipeline_matches_notebook_05(tmp_path):
 
 
 def test_modalities_are_checked(small_cohort, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown modality \['video'\]"):
+    with pytest.raises(ValueError, match=r"unknown modality \['sound'\]"):
         pipeline.cohort_features(
-            small_cohort, fast=True, image_size=32, modalities=("image", "text", "video")
+            small_cohort, fast=True, image_size=32, modalities=("image", "text", "sound")
         )
-    with pytest.raises(ValueError, match="fuses image and text"):
-        pipeline.cohort_features(small_cohort, fast=True, image_size=32, modalities=("image", "ecg"))
+    with pytest.raises(ValueError, match=r"modality \['video'\] asked for, but .*has no video files"):
+        pipeline.cohort_features(small_cohort, fast=True, image_size=32, modalities=("image", "video"))
     no_ecg = tmp_path / "no_ecg"
     shutil.copytree(small_cohort, no_ecg)
     df = pd.read_csv(no_ecg / "manifest.csv", dtype=str, keep_default_na=False)
-    df.drop(columns=["ecg"]).to_csv(no_ecg / "manifest.csv", index=False)
+    df.drop(columns=["ecg", "age"]).to_csv(no_ecg / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match=r"modality \['tabular'\] asked for, but .*has no age and sex columns"):
+        pipeline.cohort_features(no_ecg, fast=True, image_size=32, modalities=("text", "tabular"))
     with pytest.raises(
         ValueError, match=r"modality \['ecg'\] asked for, but .*manifest.csv has no ecg files"
     ):
@@ -200,3 +202,16 @@ def test_cli_train_with_chosen_modalities(small_cohort, tmp_path):
     assert main(args) == 0
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["config"]["modalities"] == ["image", "text"] and "ecg only" not in stored["models"]
+
+
+def test_train_without_images_uses_what_the_manifest_has(tmp_path):
+    """The cardiac question's folder has ECGs and notes, no images: no joint fusion, every other model."""
+    from crossmodal_lib.data import CohortConfig, write_cohort
+
+    # 60 patients: enough for every cardiac class to be in the test split
+    cohort = write_cohort(tmp_path / "cohort", CohortConfig(n_patients=60, seed=1, image_size=32))
+    result = pipeline.train(cohort / "cardiac", tmp_path / "run", fast=True)
+    assert result["config"]["modalities"] == ["text", "ecg"]
+    assert list(result["models"]) == ["text only", "ecg only", "early fusion", "late fusion", "gated fusion"]
+    assert result["classes"] == ["normal", "atrial_fibrillation", "ischaemia", "bradycardia"]
+    assert set(result["ablation_early_fusion"]) == {"all", "text removed", "ecg removed"}

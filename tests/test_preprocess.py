@@ -155,3 +155,19 @@ def test_prepare_visits_checks_counts():
     assert x.shape == (2, 16, 16, 1) and tokens == [["fever"], ["no_cough"]]
     with pytest.raises(ValueError, match="2 images but 3 notes"):
         prepare_visits([np.zeros((8, 8))] * 2, ["a b", "c d", "e f"])
+
+
+def test_tabular_features_scale_age_on_the_fit_rows_and_name_bad_rows():
+    import pandas as pd
+
+    from crossmodal_lib.preprocess.tabular import prepare_tabular
+
+    df = pd.DataFrame({"id": ["a", "b", "c", "d"], "age": ["40", "60", "80", ""], "sex": ["F", "M", "m", "F"]})
+    F = prepare_tabular(df, fit_rows=np.array([True, True, False, False]))
+    assert F.dtype == np.float32 and F.shape == (4, 2)
+    assert np.allclose(F[:3, 0], [-1, 1, 3]) and F[:3, 1].tolist() == [1, 0, 0]
+    assert F[3].tolist() == [0, 0], "a row without age is left for the pipeline to impute"
+    with pytest.raises(ValueError, match=r"row 1 \(id 'b'\): age 'sixty' is not a number"):
+        prepare_tabular(df.assign(age=["40", "sixty", "80", ""]))
+    with pytest.raises(ValueError, match=r"row 0 \(id 'a'\): sex 'X' is not F or M"):
+        prepare_tabular(df.assign(sex=["X", "M", "M", "F"]))
