@@ -184,7 +184,9 @@ def test_modalities_are_checked(small_cohort, tmp_path):
     shutil.copytree(small_cohort, no_ecg)
     df = pd.read_csv(no_ecg / "manifest.csv", dtype=str, keep_default_na=False)
     df.drop(columns=["ecg", "age"]).to_csv(no_ecg / "manifest.csv", index=False)
-    with pytest.raises(ValueError, match=r"modality \['tabular'\] asked for, but .*has no age and sex columns"):
+    with pytest.raises(
+        ValueError, match=r"modality \['tabular'\] asked for, but .*has no age and sex columns"
+    ):
         pipeline.cohort_features(no_ecg, fast=True, image_size=32, modalities=("text", "tabular"))
     with pytest.raises(
         ValueError, match=r"modality \['ecg'\] asked for, but .*manifest.csv has no ecg files"

@@ -162,7 +162,9 @@ def test_tabular_features_scale_age_on_the_fit_rows_and_name_bad_rows():
 
     from crossmodal_lib.preprocess.tabular import prepare_tabular
 
-    df = pd.DataFrame({"id": ["a", "b", "c", "d"], "age": ["40", "60", "80", ""], "sex": ["F", "M", "m", "F"]})
+    df = pd.DataFrame(
+        {"id": ["a", "b", "c", "d"], "age": ["40", "60", "80", ""], "sex": ["F", "M", "m", "F"]}
+    )
     F = prepare_tabular(df, fit_rows=np.array([True, True, False, False]))
     assert F.dtype == np.float32 and F.shape == (4, 2)
     assert np.allclose(F[:3, 0], [-1, 1, 3]) and F[:3, 1].tolist() == [1, 0, 0]
