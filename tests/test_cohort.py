@@ -150,3 +150,87 @@ def test_manifest_is_the_learner_folder_format(cohort):
     raw = pd.read_csv(COHORT_DIR / "manifest.csv", dtype=str, keep_default_na=False)
     assert {"id", "patient_id", "image", "text", "label", "split"} <= set(raw.columns)
     assert raw["image"].str.startswith("images/").all()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The other questions: cardiac (chapter 07), movement (chapter 08), triage (chapter 09)
+# ----------------------------------------------------------------------------------------------------------------
+def test_every_question_has_the_same_visits_patients_and_splits(cohort):
+    for question in ("cardiac", "motion", "triage"):
+        other = load_cohort(question=question)  # load_manifest checks that every file it names exists
+        for column in ("id", "patient_id", "visit", "split", "age", "sex"):
+            assert list(other[column]) == list(cohort[column]), (question, column)
+    triage = load_cohort(question="triage")
+    assert list(triage["image"]) == list(cohort["image"])
+    assert list(triage["ecg"]) == list(load_cohort(question="cardiac")["ecg"])
+
+
+def test_the_other_questions_follow_their_documented_rules():
+    from crossmodal_lib.data import CARDIAC_CLASSES, MOTION_CLASSES, TRIAGE_CLASSES
+    from crossmodal_lib.data.cardiac import cardiac_label
+    from crossmodal_lib.data.motion import motion_label
+
+    rules = {
+        "cardiac": lambda r: cardiac_label(r),
+        "motion": lambda r: motion_label(r["movement"], r),
+        "triage": lambda r: (
+            "cardiac"
+            if r["cardiac_rule"] != "normal"
+            else "movement"
+            if r["movement_rule"] != "normal"
+            else "chest"
+            if r["chest_rule"] != "normal"
+            else "none"
+        ),
+    }
+    classes = {"cardiac": CARDIAC_CLASSES, "motion": MOTION_CLASSES, "triage": TRIAGE_CLASSES}
+    for question, rule in rules.items():
+        df, findings = load_cohort(question=question), load_findings(question=question)
+        expected = [rule(r) for r in findings.to_dict(orient="records")]
+        assert expected == list(findings["label_rule"]), question
+        noisy = df["label"].to_numpy() != findings["label_rule"].to_numpy()
+        assert (noisy == findings["label_noisy"].astype(bool).to_numpy()).all()
+        assert 0.02 < noisy.mean() < 0.08 and set(df["label"]) == set(classes[question])
+    triage = load_findings(question="triage")
+    assert list(triage["chest_rule"]) == list(load_findings()["label_rule"])
+
+
+def test_cardiac_traces_show_their_findings():
+    """What the rule says is on the trace can be measured on it: irregular RR intervals, a slow rate."""
+    from crossmodal_lib.data import read_ecgs
+    from crossmodal_lib.preprocess.signal import RHYTHM_FEATURES, rhythm_features
+
+    df, findings = load_cohort(question="cardiac"), load_findings(question="cardiac")
+    x = read_ecgs(df)
+    assert x.shape == (len(df), 1000, 1) and x.dtype == np.float32
+    rhythm = pd.DataFrame(rhythm_features(x[:, :, 0], fs=100), columns=RHYTHM_FEATURES)
+    irregular, slow = findings["irregular_rhythm"] == 1, findings["slow_rate"] == 1
+    assert rhythm.loc[irregular, "rr_cv"].median() > 2 * rhythm.loc[~irregular, "rr_cv"].median()
+    assert rhythm.loc[slow, "heart_rate_bpm"].median() < 50 < rhythm.loc[~slow, "heart_rate_bpm"].median()
+
+
+def test_clips_show_their_movements():
+    """A shuffling figure covers less ground than a normal walker; clips are GIFs of 16 frames of 32x32."""
+    from crossmodal_lib.data import read_videos
+
+    df, findings = load_cohort(question="motion"), load_findings(question="motion")
+    rows = np.flatnonzero(findings["movement"].isin(["normal_gait", "shuffling"]).to_numpy())[:200]
+    clips = read_videos(df.iloc[rows]).astype(float)
+    assert clips.shape[1:] == (16, 32, 32)
+    ink = clips - clips.min(axis=(2, 3), keepdims=True)
+    columns = ink.sum(axis=2)  # (n, frames, width): where the figure is, frame by frame
+    centre = (columns * np.arange(32)).sum(axis=2) / columns.sum(axis=2)
+    ground = np.abs(centre[:, -1] - centre[:, 0])
+    shuffling = findings["movement"].to_numpy()[rows] == "shuffling"
+    assert np.median(ground[shuffling]) < 0.7 * np.median(ground[~shuffling])
+
+
+def test_the_new_questions_leave_the_chest_files_as_they_were():
+    """The cardiac and movement questions draw from their own random streams: other priors change nothing else."""
+    small = CohortConfig(n_patients=8, seed=5, image_size=32)
+    files = cohort_files(generate_cohort(small))
+    other = cohort_files(generate_cohort(CohortConfig(**{**small.__dict__, "cardiac_prior": (0.25,) * 4})))
+    chest = [n for n in files if "/" not in n or n.startswith(("images/", "ecg/"))]
+    chest = [n for n in chest if n != "SHA256SUMS"]
+    assert all(files[n] == other[n] for n in chest)
+    assert any(files[n] != other[n] for n in files if n.startswith("cardiac/"))

@@ -25,3 +25,33 @@ def test_data_card_quotes_the_committed_cohort():
     assert missing == []
     words = cohort["text"].str.split().str.len()
     assert f"{words.min()}–{words.max()} words" in flat
+
+
+def _counts(series) -> str:
+    return ", ".join(f"{label} {n}" for label, n in series.value_counts().items())
+
+
+def test_data_card_quotes_the_other_questions():
+    flat = re.sub(r"\s+", " ", (DATA_DIR / "README.md").read_text())
+    expected = []
+    for question in ("cardiac", "motion", "triage"):
+        cohort, findings = load_cohort(question=question), load_findings(question=question)
+        words = cohort["text"].str.split().str.len()
+        expected += [
+            f"{words.min()}–{words.max()} words",
+            _counts(cohort["label"]),
+            f"{findings['label_noisy'].sum()} visits ({100 * findings['label_noisy'].mean():.1f} %)",
+        ]
+    heart = load_findings(question="cardiac")
+    af = heart.label_rule == "atrial_fibrillation"
+    expected += [
+        f"{((heart.irregular_rhythm == 1) & ~af).sum()} of the {heart.irregular_rhythm.sum()} irregular traces",
+        f"{((heart.palpitations == 1) & ~af).sum()} of the {heart.palpitations.sum()} notes with palpitations",
+    ]
+    walk = load_findings(question="motion")
+    limp = walk[walk.movement == "limp"].label_rule.value_counts()
+    expected.append(
+        f"of {limp.sum()} limping clips, {limp['stroke']} are stroke, {limp['osteoarthritis']} osteoarthritis "
+        f"and {limp['normal']} neither"
+    )
+    assert [text for text in expected if text not in flat] == []
