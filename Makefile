@@ -4,7 +4,8 @@
 #                   the notebooks again under other arithmetic (oneDNN on), as on another processor
 #   make notebooks  re-execute every notebook in place, in the test environment (fast mode)
 #   make data       regenerate data/cohort and verify it against SHA256SUMS (OVERWRITE=1 to replace changed files)
-#   make bench      the figures the course promises (timings, cohort metrics, PneumoniaMNIST, PTB-XL) -> .bench/
+#   make bench      the figures the course promises (timings, cohort metrics for every question, PneumoniaMNIST,
+#                   PTB-XL) -> .bench/
 
 PYTHON ?= python3
 VENV ?= .venv

@@ -490,6 +490,31 @@ def cohort_results(data_dir: Path | None = None) -> dict:
     }
 
 
+#: The cohort's other questions (chapters 07-09) and the modalities ``train`` fuses for each (None: every one the
+#: manifest has; the capstone adds age and sex).
+QUESTION_MODALITIES = {
+    "cardiac": None,
+    "motion": None,
+    "triage": ("image", "text", "ecg", "video", "tabular"),
+}
+
+
+def question_results() -> dict:
+    """The course pipeline (``train``, fast mode) on the cardiac, movement and triage questions: every single
+    modality and every fusion, test macro ROC-AUC with patient-bootstrap CIs (chapters 07-09)."""
+    from crossmodal_lib.data import cohort_dir
+    from crossmodal_lib.pipeline import train
+
+    results = {}
+    for question, modalities in QUESTION_MODALITIES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            result = train(cohort_dir(question), Path(tmp) / "run", fast=True, modalities=modalities)
+            seconds = time.perf_counter() - start
+        results[question] = {"seconds": seconds, "models": result["models"], "summary": result["summary"]}
+    return {"questions": results}
+
+
 def cohort_generation(cohort_dir: Path) -> dict:
     """Time the default cohort's generation (the promise: under 30 s) and check it reproduces the committed files."""
     from crossmodal_lib.data.cohort import CHECKSUM_FILE, cohort_files, generate_cohort
@@ -534,6 +559,13 @@ def _cohort_lines(co: dict) -> list[str]:
             f"Default cohort generation: {co['generation_seconds']:.1f} s; {same} the committed SHA256SUMS."
         )
     return lines + [""]
+
+
+def _question_lines(qs: dict) -> list[str]:
+    lines = []
+    for question, result in qs["questions"].items():
+        lines += [f"### {question} (`data/cohort/{question}`)", ""] + _cohort_lines(result)
+    return lines
 
 
 def _pneumoniamnist_lines(pm: dict) -> list[str]:
@@ -623,6 +655,11 @@ _SECTIONS = {
         "models",
         _cohort_lines,
     ),
+    "questions": (
+        "## The cohort's other questions: ECG + symptoms, video + record, all modalities (test split, fast mode)",
+        "questions",
+        _question_lines,
+    ),
     "pneumoniamnist": (
         "## PneumoniaMNIST 28x28 (real data): the course's CNN vs MedMNIST v2",
         "runs",
@@ -660,6 +697,8 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
         if not (COHORT_DIR / "manifest.csv").is_file():
             return f"no cohort at {COHORT_DIR} (run `make data`)"
         return cohort_results()
+    if part == "questions":
+        return question_results()
     if part == "pneumoniamnist":
         if real_data_dir() is None:
             return f"real data not found at {default_real_data_dir()} (set CROSSMODAL_REAL_DATA); skipped"
@@ -692,7 +731,7 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
     raise ValueError(f"unknown part {part!r}")
 
 
-PARTS = ("notebooks", "cohort", "pneumoniamnist", "ptbxl")
+PARTS = ("notebooks", "cohort", "questions", "pneumoniamnist", "ptbxl")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,14 @@ def _fake_report() -> dict:
             "seconds": 60.0,
             "models": {"image only": {"roc_auc": 0.7, "roc_auc_ci": [0.65, 0.75], "accuracy": 0.5}},
         },
+        "questions": {
+            "questions": {
+                "cardiac": {
+                    "seconds": 30.0,
+                    "models": {"ecg only": {"roc_auc": 0.74, "roc_auc_ci": [0.7, 0.78], "accuracy": 0.6}},
+                }
+            }
+        },
         "pneumoniamnist": {
             "runs": [run],
             "test_auc": stats,
@@ -46,6 +54,7 @@ def test_markdown_report_has_every_part():
     md = bench.markdown_report(_fake_report())
     assert "| 01_x.ipynb | 12.5 |" in md and "**total**" in md
     assert "| image only | 0.700 [0.650, 0.750] | 0.500 |" in md
+    assert "### cardiac (`data/cohort/cardiac`)" in md and "| ecg only | 0.740 [0.700, 0.780] | 0.600 |" in md
     assert "| Google AutoML Vision | 0.991 | 0.946 |" in md and "| ResNet-18 (28) | 0.944 | 0.854 |" in md
     assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 | 180 |" in md
 
