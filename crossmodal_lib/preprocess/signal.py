@@ -21,6 +21,8 @@ RHYTHM_FEATURES = ("heart_rate_bpm", "n_beats", "rr_mean_ms", "sdnn_ms", "rmssd_
 # detector uses the same 200 ms): two R peaks closer than that would be a rate above 300 bpm. 250 ms would miss
 # beats of atrial fibrillation with a fast ventricular response (RR intervals of 220-250 ms at 150-160 bpm).
 _REFRACTORY_S = 0.2
+# An R wave is about 40 ms wide at half its height, 60-80 ms in a wide QRS complex; a T wave 100-150 ms.
+_QRS_MAX_WIDTH_S = 0.1
 _FLAT_STD = 1e-6  # a lead whose standard deviation is below this is flat (electrode off): it is not scaled
 
 
@@ -154,21 +156,27 @@ def detect_r_peaks(trace: np.ndarray, fs: float) -> np.ndarray:
 
     The trace is high-passed and z-scored first (``remove_baseline_wander``, ``normalise_signals``) and turned
     over if its largest deflection is negative (an inverted lead). A peak counts as a beat if it is at least
-    half as high and half as prominent as the trace's 99th percentile (R waves, not P or T waves) and at least
-    0.2 s after the previous beat (the refractory period: no rhythm is faster than 300 bpm).
+    half as high and half as prominent as the trace's 99th percentile (R waves, not P waves), at most
+    ``_QRS_MAX_WIDTH_S`` wide at half its prominence (a tall T wave is as high as a small R wave but three or four
+    times wider: on slow rhythms it would count twice) and at least 0.2 s after the previous beat (the refractory
+    period: no rhythm is faster than 300 bpm).
     """
     trace = np.asarray(trace)
     if trace.ndim != 1:
         raise ValueError(f"trace has shape {trace.shape}; detect_r_peaks takes one 1-D trace (n_samples,)")
     fs = _check_fs(fs)
     z = normalise_signals(remove_baseline_wander(trace, fs)).astype(np.float64)
-    if np.percentile(-z, 99) > np.percentile(z, 99):
+    if -z.min() > z.max():  # the largest deflection is negative: an inverted lead
         z = -z
     ref = float(np.percentile(z, 99))
     if ref <= 0:  # a flat trace: no beat
         return np.zeros(0, dtype=np.int64)
     peaks, _ = sps.find_peaks(
-        z, height=0.5 * ref, prominence=0.5 * ref, distance=max(1, round(_REFRACTORY_S * fs))
+        z,
+        height=0.5 * ref,
+        prominence=0.5 * ref,
+        distance=max(1, round(_REFRACTORY_S * fs)),
+        width=(None, _QRS_MAX_WIDTH_S * fs),
     )
     return peaks.astype(np.int64)
 
