@@ -238,3 +238,13 @@ def test_train_cnn_and_signal_features_refuse_bad_signals():
         signal_features(model, x[..., 0])
     with pytest.raises(ValueError, match="NaN"):
         signal_features(model, np.full_like(x, np.nan))
+
+
+def test_tall_t_waves_of_a_slow_rhythm_are_not_counted_as_beats():
+    """A T wave can be as high as a small R wave; it is much wider, and detect_r_peaks rejects it by width."""
+    from crossmodal_lib.data.cardiac import render_cardiac_ecg
+
+    rng = np.random.default_rng(7)
+    findings = {"irregular_rhythm": False, "st_depression": False, "slow_rate": True}
+    rates = [rhythm_features(render_cardiac_ecg(rng, findings, age=60), FS)[0, 0] for _ in range(40)]
+    assert max(rates) < 52  # the cohort's slow rates are 36-48 bpm
