@@ -1,7 +1,7 @@
 """Features per modality (chapters 02-03, 07): F_x = CNN(X) for images, F_y = Word2Vec(Y) for notes,
-F_s = CNN(signal) for ECG traces.
+F_s = CNN(signal) for ECG traces, F_v = GRU(CNN(frames)) for video clips (chapter 08).
 
-``image`` and ``signal`` import TensorFlow only when a function is called, so ``import crossmodal_lib.features``
+``image``, ``signal`` and ``video`` import TensorFlow only when a function is called, so ``import crossmodal_lib.features``
 stays quick.
 """
 
@@ -15,13 +15,16 @@ from crossmodal_lib.features.text import (
     save_vectors,
     train_word2vec,
 )
+from crossmodal_lib.features.video import build_video_cnn, frame_layers, video_features
 
 __all__ = [
     "build_cnn",
     "build_signal_cnn",
+    "build_video_cnn",
     "document_vectors",
     "feature_extractor",
     "fit_idf",
+    "frame_layers",
     "image_features",
     "load_vectors",
     "pretrain_word2vec",
@@ -29,4 +32,5 @@ __all__ = [
     "signal_features",
     "train_cnn",
     "train_word2vec",
+    "video_features",
 ]

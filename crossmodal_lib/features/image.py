@@ -76,10 +76,11 @@ def build_cnn(
 
 
 def _check_xy(x, y, n_classes: int, what: str, input_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-    # input_shape is the model's (without the batch axis): 3 axes for images, 2 for the 1-D ECG CNN (chapter 07).
+    # input_shape is the model's (without the batch axis): 3 axes for images, 2 for the 1-D ECG CNN (chapter 07),
+    # 4 for the video CNN (chapter 08).
     x = np.asarray(x)
     y = np.asarray(y)
-    items = "images" if len(input_shape) == 3 else "signals"
+    items = {3: "images", 2: "signals", 4: "clips"}.get(len(input_shape), "inputs")
     if x.ndim != len(input_shape) + 1:
         layout = "height, width, channels" if len(input_shape) == 3 else ", ".join(map(str, input_shape))
         raise ValueError(f"{what} {items} have shape {x.shape}; expected (n, {layout})")

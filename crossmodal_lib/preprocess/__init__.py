@@ -1,5 +1,5 @@
-"""Preprocessing of each modality (chapters 01, 07): images to one array format, notes to tokens, ECG traces
-filtered and z-scored."""
+"""Preprocessing of each modality (chapters 01, 07-09): images to one array format, notes to tokens, ECG traces
+filtered and z-scored, video clips scaled to [0, 1], age and sex as numbers."""
 
 from __future__ import annotations
 
@@ -17,16 +17,21 @@ from crossmodal_lib.preprocess.signal import (
     remove_baseline_wander,
     rhythm_features,
 )
+from crossmodal_lib.preprocess.tabular import TABULAR_FEATURES, prepare_tabular
 from crossmodal_lib.preprocess.text import tokenize, tokenize_all
+from crossmodal_lib.preprocess.video import prepare_clips
 
 __all__ = [
     "RHYTHM_FEATURES",
+    "TABULAR_FEATURES",
     "augmentation",
     "check_signals",
     "detect_r_peaks",
     "normalise_signals",
+    "prepare_clips",
     "prepare_images",
     "prepare_signals",
+    "prepare_tabular",
     "prepare_visits",
     "remove_baseline_wander",
     "rhythm_features",
