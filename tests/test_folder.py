@@ -179,7 +179,7 @@ def _break_ecg(folder, row, array, name="broken.npy"):
     [
         (
             np.zeros(450, np.float32),
-            r"line 5 \(id '.+'\): ECG has 450 samples x 1 lead\(s\), the first row's has 500 x 1",
+            r"line 5 \(id '.+'\): ECG has shape \(450, 1\) \(samples, leads\), the first row's has \(500, 1\)",
         ),
         (
             np.r_[np.zeros(10), np.nan, np.zeros(489)].astype(np.float32),

@@ -231,22 +231,7 @@ def read_ecgs(df: pd.DataFrame, fs: float = ECG_HZ) -> np.ndarray:
 
     Every trace must have the first row's length and number of leads; an error names the row and its id.
     """
-    traces: list[np.ndarray] = []
-    for index, row_id, path in zip(df.index, df["id"], df["ecg"], strict=True):
-        where = _row_name(index, row_id)
-        try:
-            trace = read_ecg(path, fs=fs)
-        except (ValueError, FileNotFoundError) as exc:
-            raise type(exc)(f"{where}: {exc}") from exc
-        if traces and trace.shape != traces[0].shape:
-            raise ValueError(
-                f"{where}: ECG has {trace.shape[0]} samples x {trace.shape[1]} lead(s), the first row's has "
-                f"{traces[0].shape[0]} x {traces[0].shape[1]}; every ECG must have the same length and leads"
-            )
-        traces.append(trace)
-    if not traces:
-        raise ValueError("read_ecgs got no rows")
-    return np.stack(traces)
+    return _read_rows(df, "ecg", lambda path: read_ecg(path, fs=fs), "ECG", "samples, leads")
 
 
 def read_video(path: str | Path) -> np.ndarray:
@@ -288,22 +273,28 @@ def read_videos(df: pd.DataFrame) -> np.ndarray:
 
     Every clip must have the first row's frames and size; an error names the row and its id.
     """
-    clips: list[np.ndarray] = []
-    for index, row_id, path in zip(df.index, df["id"], df["video"], strict=True):
+    return _read_rows(df, "video", read_video, "video", "frames, height, width")
+
+
+def _read_rows(df: pd.DataFrame, column: str, read_one, what: str, axes: str) -> np.ndarray:
+    """Read ``column``'s file of every row with ``read_one`` and stack them; every array must have the first row's
+    shape. An error names the row (its manifest line and id)."""
+    arrays: list[np.ndarray] = []
+    for index, row_id, path in zip(df.index, df["id"], df[column], strict=True):
         where = _row_name(index, row_id)
         try:
-            clip = read_video(path)
+            array = read_one(path)
         except (ValueError, FileNotFoundError) as exc:
             raise type(exc)(f"{where}: {exc}") from exc
-        if clips and clip.shape != clips[0].shape:
+        if arrays and array.shape != arrays[0].shape:
             raise ValueError(
-                f"{where}: video has shape {clip.shape} (frames, height, width), the first row's has "
-                f"{clips[0].shape}; every clip must have the same number of frames and size"
+                f"{where}: {what} has shape {array.shape} ({axes}), the first row's has {arrays[0].shape}; "
+                f"every {what} must have the same shape"
             )
-        clips.append(clip)
-    if not clips:
-        raise ValueError("read_videos got no rows")
-    return np.stack(clips)
+        arrays.append(array)
+    if not arrays:
+        raise ValueError(f"no rows to read {column} files from")
+    return np.stack(arrays)
 
 
 def split_by_patient(
