@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from crossmodal_lib.data.synthetic import choice, draw_pairs, label_by_pairs, typo
+from crossmodal_lib.data.synthetic import choice, draw_pairs, label_by_pairs, pick_phrases, typo
 
 CARDIAC_CLASSES = ("normal", "atrial_fibrillation", "ischaemia", "bradycardia")
 # Each disease is a pair (trace finding, symptom finding), in the rule's priority order.
@@ -140,13 +140,7 @@ SYMPTOM_NONSPECIFIC = (
 def write_symptom_note(rng: np.random.Generator, f: dict[str, bool]) -> str:
     """The cardiac symptom note: reason, symptoms (with negations), nonspecific complaints. No heart rate: a
     written rate would give the bradycardia away without the trace (the chest notes' vitals are such a shortcut)."""
-    symptoms = []
-    for finding in SYMPTOM_FINDINGS:
-        if f[finding]:
-            symptoms += [choice(rng, SYMPTOM_POSITIVE[finding]) for _ in range(1 + int(rng.random() < 0.5))]
-        elif rng.random() < 0.5:
-            symptoms.append(choice(rng, SYMPTOM_NEGATIVE[finding]))
-    symptoms += [choice(rng, SYMPTOM_NONSPECIFIC) for _ in range(int(rng.integers(0, 3)))]
+    symptoms = pick_phrases(rng, f, SYMPTOM_POSITIVE, SYMPTOM_NEGATIVE, SYMPTOM_NONSPECIFIC)
     symptoms = [symptoms[i].format(d=int(rng.integers(2, 6))) for i in rng.permutation(len(symptoms))]
     reason = choice(rng, ("cardiology review", "chest clinic referral", "GP referral", "ECG clinic"))
     body = "; ".join(symptoms) + "." if symptoms else "no cardiac symptoms."

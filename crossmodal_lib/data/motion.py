@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossmodal_lib.data.synthetic import choice, typo
+from crossmodal_lib.data.synthetic import choice, pick_phrases, typo
 
 MOTION_CLASSES = ("normal", "parkinsonism", "stroke", "osteoarthritis")
 MOVEMENTS = ("normal_gait", "shuffling", "limp", "tremor")
@@ -204,13 +204,7 @@ RECORD_NONSPECIFIC = (
 
 def write_record(rng: np.random.Generator, record: dict[str, bool]) -> str:
     """The movement clinic's record: reason, history and symptoms (with negations), and irrelevant sentences."""
-    sentences = []
-    for finding in RECORD_FINDINGS:
-        if record[finding]:
-            sentences += [choice(rng, RECORD_POSITIVE[finding]) for _ in range(1 + int(rng.random() < 0.5))]
-        elif rng.random() < 0.5:
-            sentences.append(choice(rng, RECORD_NEGATIVE[finding]))
-    sentences += [choice(rng, RECORD_NONSPECIFIC) for _ in range(int(rng.integers(0, 3)))]
+    sentences = pick_phrases(rng, record, RECORD_POSITIVE, RECORD_NEGATIVE, RECORD_NONSPECIFIC)
     sentences = [
         s.format(side=("left", "right")[rng.integers(2)], year=2015 + int(rng.integers(0, 8)))
         for s in (sentences[i] for i in rng.permutation(len(sentences)))

@@ -54,3 +54,21 @@ def label_by_pairs(f: Mapping[str, bool], defining: Mapping[str, tuple[str, str]
         if f[first] and f[second]:
             return disease
     return default
+
+
+def pick_phrases(
+    rng: np.random.Generator,
+    findings: Mapping[str, bool],
+    positive: Mapping[str, Sequence[str]],
+    negative: Mapping[str, Sequence[str]],
+    nonspecific: Sequence[str],
+) -> list[str]:
+    """A note's phrases: one or two for each present finding, a negation for half of the absent ones ("denies
+    palpitations"), and up to two nonspecific complaints; in this order (the caller shuffles them)."""
+    phrases: list[str] = []
+    for name in positive:
+        if findings[name]:
+            phrases += [choice(rng, positive[name]) for _ in range(1 + int(rng.random() < 0.5))]
+        elif rng.random() < 0.5:
+            phrases.append(choice(rng, negative[name]))
+    return phrases + [choice(rng, nonspecific) for _ in range(int(rng.integers(0, 3)))]
