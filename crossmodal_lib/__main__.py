@@ -58,6 +58,20 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _specialists(specs: list[str] | None) -> dict | None:
+    """``NAME=DIR`` or ``NAME=DIR:MOD,MOD`` (repeated) -> {name: folder or (folder, modalities)}."""
+    if not specs:
+        return None
+    out: dict = {}
+    for spec in specs:
+        name, sep, where = spec.partition("=")
+        if not sep or not name or not where:
+            raise ValueError(f"--specialist {spec!r}: write NAME=DIR or NAME=DIR:MODALITY,MODALITY")
+        folder, _, modalities = where.partition(":")
+        out[name] = (folder, modalities.split(",")) if modalities else folder
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     from crossmodal_lib.pipeline import train
 
@@ -68,6 +82,7 @@ def _train(args: argparse.Namespace) -> int:
         fast=True if args.fast else None,
         seed=args.seed,
         modalities=args.modalities.split(",") if args.modalities else None,
+        specialists=_specialists(args.specialist),
     )
     print(json.dumps(result.get("summary", result), indent=2, default=str)[:4000])
     print(f"metrics and figures written to {args.out}")
@@ -104,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
         "--modalities", help="comma-separated, e.g. image,text (default: every modality the manifest has)"
+    )
+    t.add_argument(
+        "--specialist",
+        action="append",
+        metavar="NAME=DIR[:MODS]",
+        help="a question this one builds on (repeat it): adds the staged model of chapter 09, e.g. "
+        "--specialist cardiac=data/cohort/cardiac --specialist motion=data/cohort/motion",
     )
     t.set_defaults(func=_train)
     return parser

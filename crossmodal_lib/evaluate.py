@@ -2,7 +2,9 @@
 
 Every metric is scikit-learn's (no hand-written ROC): the article's accuracy, precision and recall, plus F1,
 ROC-AUC and PR-AUC per class and macro-averaged, the confusion matrix, calibration curves, bootstrap confidence
-intervals, and a modality ablation. The plot helpers return matplotlib Axes.
+intervals, and a modality ablation. One exception, for speed: the macro ROC-AUC that the bootstrap recomputes
+thousands of times is its Mann-Whitney form on SciPy's ranks, the same number as scikit-learn's
+``roc_auc_score`` (tested) in a tenth of the time. The plot helpers return matplotlib Axes.
 
 Everything here works on predicted probabilities ``proba`` of shape (n, n_classes) and integer labels ``y`` of
 shape (n,), whatever model made them; this module never imports ``fusion``.
@@ -69,14 +71,26 @@ def _onehot(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def macro_roc_auc(y_true: object, proba: object) -> float:
-    """Macro-averaged one-vs-rest ROC-AUC (``sklearn.metrics.roc_auc_score``); every class must occur in y_true."""
-    from sklearn.metrics import roc_auc_score
+    """Macro-averaged one-vs-rest ROC-AUC; every class must occur in y_true (chapter 05).
+
+    The ROC-AUC of class c is the probability that a random row of class c scores higher than a random row of
+    another class (ties count one half): the Mann-Whitney U statistic over n_c (n - n_c), computed from the ranks
+    of the scores. It equals ``sklearn.metrics.roc_auc_score`` (tests/test_evaluate.py checks it) without that
+    function's per-call input checks, which dominate a bootstrap of thousands of calls.
+    """
+    from scipy.stats import rankdata
 
     y, p = check_predictions(y_true, proba)
-    missing = sorted(set(range(p.shape[1])) - set(np.unique(y).tolist()))
+    k = p.shape[1]
+    n_pos = np.bincount(y, minlength=k)
+    missing = np.flatnonzero(n_pos == 0).tolist()
     if missing:
         raise ValueError(f"ROC-AUC needs every class in y_true; classes {missing} are absent")
-    return float(roc_auc_score(_onehot(y, p.shape[1]), p, average="macro"))
+    ranks = rankdata(p, axis=0)  # ties get their average rank
+    # the sum, over the rows of class c, of their rank on column c (the scores for class c)
+    pos_rank_sum = np.bincount(y, weights=ranks[np.arange(len(y)), y], minlength=k)
+    auc = (pos_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos))
+    return float(auc.mean())
 
 
 def macro_pr_auc(y_true: object, proba: object) -> float:
@@ -181,7 +195,8 @@ def _resample_indices(rng: np.random.Generator, n: int, groups: np.ndarray | Non
     if groups is None:
         return rng.integers(0, n, size=n)
     unique, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
+    # each group's rows in increasing order, found in one sort rather than one scan per group
+    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(np.bincount(inverse))[:-1])
     chosen = rng.integers(0, len(unique), size=len(unique))
     return np.concatenate([members[g] for g in chosen])
 

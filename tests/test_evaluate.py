@@ -186,3 +186,22 @@ def test_evaluate_does_not_import_fusion():
         elif isinstance(node, ast.ImportFrom):
             imported |= {f"{node.module}.{a.name}" for a in node.names}
     assert not [m for m in imported if m.startswith("crossmodal_lib") and "fusion" in m.split(".")]
+
+
+def test_macro_roc_auc_is_scikit_learns():
+    """The Mann-Whitney form on ranks gives roc_auc_score's number, ties (counted one half) included."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import label_binarize
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n, k = int(rng.integers(10, 300)), int(rng.integers(2, 6))
+        y = np.concatenate([np.arange(k), rng.integers(0, k, n - k)])
+        p = rng.dirichlet(np.ones(k), n)
+        if trial % 2:  # coarse scores: many ties
+            p = np.round(p, 1) + 1e-3
+            p /= p.sum(axis=1, keepdims=True)
+        onehot = label_binarize(y, classes=np.arange(k)) if k > 2 else np.eye(2, dtype=int)[y]
+        assert evaluate.macro_roc_auc(y, p) == pytest.approx(
+            roc_auc_score(onehot, p, average="macro"), abs=1e-12
+        )

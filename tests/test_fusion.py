@@ -249,3 +249,69 @@ def test_late_fusion_fixed_weights_and_errors():
         fusion.LateFusion().predict_proba({"image": a, "text": b * 3})
     with pytest.raises(ValueError, match=r"unknown modality \['ecg'\] \(predictions\)"):
         late.predict_proba({"image": a, "text": b, "ecg": a})
+
+
+# ---------------------------------------------------------------------------------------------------- staged fusion
+def _clinics(n=400, seed=0):
+    """Two clinics, each 'a finding AND its sign' in its own pair of blocks; the final label is the more urgent
+    clinic's answer: 2 if clinic a's rule holds, else 1 if clinic b's, else 0 (chapter 09 in miniature)."""
+    rng = np.random.default_rng(seed)
+    blocks = {name: rng.normal(size=(n, 3)).astype(np.float32) for name in ("a_x", "a_y", "b_x", "b_y")}
+    bits = {name: rng.random(n) < 0.6 for name in blocks}
+    for name, bit in bits.items():
+        blocks[name][:, 0] += 3.0 * bit
+    y_a = (bits["a_x"] & bits["a_y"]).astype(int)
+    y_b = (bits["b_x"] & bits["b_y"]).astype(int)
+    return blocks, np.where(y_a == 1, 2, y_b), {"a": y_a, "b": y_b}
+
+
+def test_stacked_fusion_specialists_learn_their_own_questions():
+    blocks, y, own = _clinics()
+    val, y_val, own_val = _clinics(seed=1)
+    groups = {"a": ("a_x", "a_y"), "b": ("b_x", "b_y")}
+    settings = {**FAST, "n_classes": 3, "specialist_classes": {"a": 2, "b": 2}, "epochs": 60}
+    targets = {g: (own[g], own_val[g]) for g in groups}
+    staged = fusion.StackedFusion(groups, **settings).fit(
+        blocks, y, validation_data=(val, y_val), targets=targets
+    )
+    test, y_test, own_test = _clinics(seed=2)
+    answers = staged.specialist_probas(test)
+    assert {g: a.shape for g, a in answers.items()} == {"a": (400, 2), "b": (400, 2)}
+    for g in groups:
+        assert macro_roc_auc(own_test[g], answers[g]) > 0.9, f"specialist {g} learnt its clinic's rule"
+    proba = staged.predict_proba(test)
+    assert proba.shape == (400, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert macro_roc_auc(y_test, proba) > 0.9
+    # One specialist and a new head: a staged pair, which reads clinic a's blocks only and cannot see clinic b.
+    pair = staged.with_head_on(("a",), blocks, y)
+    assert pair.specialists_["a"] is staged.specialists_["a"] and pair.modalities_ == ("a_x", "a_y")
+    pair_auc = macro_roc_auc(y_test, pair.predict_proba({m: test[m] for m in ("a_x", "a_y")}))
+    assert pair_auc < macro_roc_auc(y_test, proba) - 0.05
+    again = fusion.StackedFusion(groups, **settings).fit(
+        blocks, y, validation_data=(val, y_val), targets=targets
+    )
+    assert np.array_equal(again.predict_proba(test), proba), "seeded: the same model twice"
+
+
+def test_stacked_fusion_errors_name_the_problem():
+    blocks, y, own = _clinics(n=80)
+    groups = {"a": ("a_x", "a_y"), "b": ("b_x",)}
+    with pytest.raises(ValueError, match="group 'b' must be a non-empty tuple"):
+        fusion.StackedFusion({"a": ("a_x",), "b": "b_x"})
+    with pytest.raises(ValueError, match="specialist_classes names unknown groups"):
+        fusion.StackedFusion(groups, specialist_classes={"c": 2})
+    staged = fusion.StackedFusion(groups, **FAST, n_classes=3)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        staged.predict_proba(blocks)
+    with pytest.raises(ValueError, match="targets names unknown groups"):
+        staged.fit(blocks, y, targets={"c": (own["a"], None)})
+    with pytest.raises(ValueError, match=r"blocks lacks \['a_y'\]"):
+        staged.fit({m: b for m, b in blocks.items() if m != "a_y"}, y)
+    with pytest.raises(ValueError, match="needs validation labels"):
+        staged.fit(blocks, y, validation_data=(blocks, y), targets={"a": (own["a"], None)})
+    staged.fit(
+        blocks, y
+    )  # without targets every specialist learns y; a group of one is a single-modality model
+    assert isinstance(staged.specialists_["b"], fusion.SingleModality)
+    with pytest.raises(ValueError, match="must name fitted specialists"):
+        staged.with_head_on(("c",), blocks, y)

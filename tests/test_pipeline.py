@@ -217,3 +217,100 @@ def test_train_without_images_uses_what_the_manifest_has(tmp_path):
     assert list(result["models"]) == ["text only", "ecg only", "early fusion", "late fusion", "gated fusion"]
     assert result["classes"] == ["normal", "atrial_fibrillation", "ischaemia", "bradycardia"]
     assert set(result["ablation_early_fusion"]) == {"all", "text removed", "ecg removed"}
+
+
+@pytest.fixture(scope="module")
+def question_cohort(tmp_path_factory):
+    """60 patients (seed 1): every class of the cardiac, motion and triage questions occurs in every split."""
+    from crossmodal_lib.data import CohortConfig, write_cohort
+
+    folder = tmp_path_factory.mktemp("questions")
+    return write_cohort(folder, CohortConfig(n_patients=60, seed=1, image_size=32))
+
+
+@pytest.mark.parametrize("question", ["cardiac", "motion"])
+def test_pipeline_features_are_the_chapters_steps(question_cohort, question):
+    """Chapters 07 and 08 build F_s / F_v and F_y step by step; cohort_features must give the same bits."""
+    from crossmodal_lib.data import load_manifest, read_ecgs, read_videos
+    from crossmodal_lib.data.folder import ECG_HZ
+    from crossmodal_lib.features import (
+        build_signal_cnn,
+        build_video_cnn,
+        document_vectors,
+        fit_idf,
+        signal_features,
+        train_cnn,
+        train_word2vec,
+        video_features,
+    )
+    from crossmodal_lib.preprocess import prepare_clips, prepare_signals, tokenize_all
+
+    folder = question_cohort / question
+    feats = pipeline.cohort_features(folder, fast=True, seed=0)
+    df = load_manifest(folder)
+    y = df["label"].map(feats.classes.index).to_numpy()
+    train, val = (df["split"] == "train").to_numpy(), (df["split"] == "val").to_numpy()
+    if question == "cardiac":  # chapter 07, sections 3 and 4
+        x = prepare_signals(read_ecgs(df), fs=ECG_HZ, expected_fs=ECG_HZ, n_samples=10 * ECG_HZ)
+        model = build_signal_cnn(*x.shape[1:], n_classes=4, feature_dim=pipeline.SIGNAL_FEATURE_DIM, seed=0)
+        epochs, extract, block = pipeline.budget("ecg_cnn", True), signal_features, feats.F_s
+    else:  # chapter 08, sections 3 and 4
+        x = prepare_clips(read_videos(df))
+        model = build_video_cnn(*x.shape[1:4], n_classes=4, feature_dim=pipeline.VIDEO_FEATURE_DIM, seed=0)
+        epochs, extract, block = pipeline.budget("video_cnn", True), video_features, feats.F_v
+    train_cnn(model, x[train], y[train], x[val], y[val], epochs=epochs, seed=0, augment=False)
+    tokens = tokenize_all(df["text"].tolist())
+    train_tokens = [tokens[i] for i in np.flatnonzero(train)]
+    kv = train_word2vec(
+        train_tokens, vector_size=pipeline.VECTOR_SIZE, epochs=pipeline.budget("word2vec", True)
+    )
+    F_y = document_vectors(kv, tokens, weighting=pipeline.WEIGHTING, idf=fit_idf(train_tokens))
+    assert np.array_equal(feats.y, y)
+    assert np.array_equal(block, extract(model, x))
+    assert np.array_equal(feats.F_y, F_y)
+
+
+def test_staged_model_in_train_and_on_the_command_line(question_cohort, tmp_path):
+    """train --specialist adds chapter 09's staged model and each specialist's score on its own question."""
+    from crossmodal_lib.__main__ import main
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(question_cohort / "triage"), "--out", str(out), "--fast"]
+    args += ["--modalities", "text"]  # the target's own model: quick
+    for q, pair in pipeline.COHORT_SPECIALISTS.items():
+        if q != "chest":  # two clinics keep the test quick
+            args += ["--specialist", f"{q}={question_cohort / q}:{','.join(pair)}"]
+    assert main(args) == 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert list(stored["models"])[-1] == pipeline.STACKED_MODEL
+    assert set(stored["specialists_own_question_roc_auc"]) == {"cardiac", "motion"}
+    assert all(0 <= v <= 1 for v in stored["specialists_own_question_roc_auc"].values())
+    assert stored["summary"]["best_fusion"] in [*pipeline.FUSION_MODELS, pipeline.STACKED_MODEL]
+    assert main([*args[:4], str(tmp_path / "bad"), "--fast", "--specialist", "cardiac"]) == 2
+
+
+def test_staged_features_align_rows_and_refuse_leaks(question_cohort):
+    folder = question_cohort / "reordered"  # beside triage/, so that its "../" file paths still resolve
+    shutil.copytree(question_cohort / "triage", folder)
+    manifest = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    # The target's rows in another order: the specialists' rows follow it.
+    manifest.iloc[::-1].to_csv(folder / "manifest.csv", index=False)
+    cardiac = (question_cohort / "cardiac", ("ecg", "text"))
+    staged = pipeline.staged_features(folder, {"cardiac": cardiac}, fast=True)
+    ids = staged.specialists["cardiac"].frame["id"].to_numpy()
+    assert (ids == manifest["id"].to_numpy()[::-1]).all()
+    assert staged.groups() == {"cardiac": ("cardiac_text", "cardiac_ecg")}
+    assert set(staged.blocks("test")) == {"cardiac_text", "cardiac_ecg"}
+    # A visit in another split than in the specialist's folder would leak a test row into training.
+    moved = manifest.copy()
+    first_test = int(np.flatnonzero(moved["split"] == "test")[0])
+    moved.loc[first_test, "split"] = "train"
+    moved.to_csv(folder / "manifest.csv", index=False)
+    with pytest.raises(
+        ValueError, match=rf"id '{moved.at[first_test, 'id']}' is in the train split but in test"
+    ):
+        pipeline.staged_features(folder, {"cardiac": cardiac}, fast=True)
+    extra = pd.concat([manifest, manifest.iloc[[0]].assign(id="v99999")])
+    extra.to_csv(folder / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match="specialist 'cardiac' has no row for id 'v99999'"):
+        pipeline.staged_features(folder, {"cardiac": cardiac}, fast=True)
