@@ -501,17 +501,32 @@ QUESTION_MODALITIES = {
 
 def question_results() -> dict:
     """The course pipeline (``train``, fast mode) on the cardiac, movement and triage questions: every single
-    modality and every fusion, test macro ROC-AUC with patient-bootstrap CIs (chapters 07-09)."""
+    modality and every fusion, test macro ROC-AUC with patient-bootstrap CIs (chapters 07-09). The triage question
+    also gets chapter 09's staged model over the clinics' specialists (``pipeline.COHORT_SPECIALISTS``)."""
     from crossmodal_lib.data import cohort_dir
-    from crossmodal_lib.pipeline import train
+    from crossmodal_lib.pipeline import COHORT_SPECIALISTS, train
 
     results = {}
     for question, modalities in QUESTION_MODALITIES.items():
+        specialists = None
+        if question == "triage":
+            specialists = {q: (cohort_dir(q), pair) for q, pair in COHORT_SPECIALISTS.items()}
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            result = train(cohort_dir(question), Path(tmp) / "run", fast=True, modalities=modalities)
+            result = train(
+                cohort_dir(question),
+                Path(tmp) / "run",
+                fast=True,
+                modalities=modalities,
+                specialists=specialists,
+            )
             seconds = time.perf_counter() - start
-        results[question] = {"seconds": seconds, "models": result["models"], "summary": result["summary"]}
+        results[question] = {
+            "seconds": seconds,
+            "models": result["models"],
+            "summary": result["summary"],
+            "specialists_own_question_roc_auc": result["specialists_own_question_roc_auc"],
+        }
     return {"questions": results}
 
 
@@ -565,6 +580,14 @@ def _question_lines(qs: dict) -> list[str]:
     lines = []
     for question, result in qs["questions"].items():
         lines += [f"### {question} (`data/cohort/{question}`)", ""] + _cohort_lines(result)
+        own = result.get("specialists_own_question_roc_auc")
+        if own:
+            lines += [
+                "The stacked fusion's specialists (chapter 09), test macro ROC-AUC on their own question: "
+                + ", ".join(f"{q} {auc:.3f}" for q, auc in own.items())
+                + ".",
+                "",
+            ]
     return lines
 
 

@@ -34,7 +34,14 @@ def _fake_report() -> dict:
                 "cardiac": {
                     "seconds": 30.0,
                     "models": {"ecg only": {"roc_auc": 0.74, "roc_auc_ci": [0.7, 0.78], "accuracy": 0.6}},
-                }
+                },
+                "triage": {
+                    "seconds": 90.0,
+                    "models": {
+                        "stacked fusion": {"roc_auc": 0.88, "roc_auc_ci": [0.85, 0.91], "accuracy": 0.7}
+                    },
+                    "specialists_own_question_roc_auc": {"cardiac": 0.947, "motion": 0.935},
+                },
             }
         },
         "pneumoniamnist": {
@@ -55,6 +62,10 @@ def test_markdown_report_has_every_part():
     assert "| 01_x.ipynb | 12.5 |" in md and "**total**" in md
     assert "| image only | 0.700 [0.650, 0.750] | 0.500 |" in md
     assert "### cardiac (`data/cohort/cardiac`)" in md and "| ecg only | 0.740 [0.700, 0.780] | 0.600 |" in md
+    assert (
+        "specialists (chapter 09), test macro ROC-AUC on their own question: cardiac 0.947, motion 0.935."
+        in md
+    )
     assert "| Google AutoML Vision | 0.991 | 0.946 |" in md and "| ResNet-18 (28) | 0.944 | 0.854 |" in md
     assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 | 180 |" in md
 
