@@ -770,6 +770,11 @@ def train(
     fast = fast_mode() if fast is None else bool(fast)
     setup(seed)  # the notebooks' setup: seeds, one TensorFlow thread, deterministic ops
     start = time.perf_counter()
+    from crossmodal_lib.quality import check_data, format_report
+
+    # Chapter 11: look at the data before training on it (duplicates, leaks across splits, empty notes, balance).
+    quality_report = check_data(data_dir, seed=seed)
+    print(format_report(quality_report), flush=True)
 
     def step(i: int, text: str) -> None:
         print(f"[{i}/5 {time.perf_counter() - start:6.1f}s] {text}", flush=True)
@@ -823,6 +828,7 @@ def train(
         )
     step(4, f"writing metrics.json and figures to {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    quality_report.to_json(out_dir / "data_quality.json")
     figures = _figures(feats, probas, best, out_dir, table)
     result = {
         "config": {
@@ -863,6 +869,7 @@ def train(
         "per_class_best_model": per_class.round(6).to_dict(orient="index"),
         "ablation_early_fusion": None if ablation is None else ablation.round(6).to_dict(orient="index"),
         "figures": figures,
+        "data_quality": {"file": "data_quality.json", "ok": quality_report.ok},
     }
     result = _finite_or_none(result)  # JSON has no NaN: an undefined interval is written as null
     (out_dir / "metrics.json").write_text(

@@ -56,6 +56,8 @@ def test_train_writes_metrics_and_figures(small_cohort, tmp_path):
     result = pipeline.train(small_cohort, out, fast=True, image_size=32)
     stored = json.loads((out / "metrics.json").read_text())
     assert stored == json.loads(json.dumps(result))
+    quality = json.loads((out / "data_quality.json").read_text())  # chapter 11's checks ran before training
+    assert stored["data_quality"] == {"file": "data_quality.json", "ok": True} and quality["n_rows"] == 116
     # The cohort has ECGs: train uses every modality the manifest has, each alone and all fused.
     assert stored["config"]["modalities"] == ["image", "text", "ecg"]
     assert list(stored["models"]) == ["image only", "text only", "ecg only", *pipeline.FUSION_MODELS]
