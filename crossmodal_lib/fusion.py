@@ -592,14 +592,11 @@ class StackedFusion:
         groups: Mapping[str, Sequence[str]],
         n_classes: int = 4,
         specialist_classes: Mapping[str, int] | None = None,
-        hidden: int = 64,
-        dropout: float = 0.3,
-        epochs: int = 100,
-        batch_size: int = 32,
-        learning_rate: float = 1e-3,
-        patience: int = 10,
-        seed: int = 0,
+        **specialist_settings: object,
     ) -> None:
+        """``specialist_settings`` (hidden, dropout, epochs, batch_size, learning_rate, patience, seed) go to
+        every specialist, as to ``EarlyFusion``."""
+        _KerasFusion(**specialist_settings)  # refuses an unknown or invalid setting now, not after training
         if not isinstance(groups, Mapping) or not groups:
             raise ValueError(
                 "groups must map each specialist's name to its modalities, e.g. {'cardiac': ('ecg',)}"
@@ -615,15 +612,7 @@ class StackedFusion:
         self.groups = {name: tuple(members) for name, members in groups.items()}
         self.n_classes = n_classes
         self.specialist_classes = {g: (specialist_classes or {}).get(g, n_classes) for g in self.groups}
-        self.mlp = {
-            "hidden": hidden,
-            "dropout": dropout,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "patience": patience,
-            "seed": seed,
-        }
+        self.mlp = dict(specialist_settings)
         self.modalities_ = tuple(dict.fromkeys(m for members in self.groups.values() for m in members))
         self.specialists_: dict[str, _KerasFusion] = {}
         self.head_ = None

@@ -298,6 +298,8 @@ def test_stacked_fusion_errors_name_the_problem():
     groups = {"a": ("a_x", "a_y"), "b": ("b_x",)}
     with pytest.raises(ValueError, match="group 'b' must be a non-empty tuple"):
         fusion.StackedFusion({"a": ("a_x",), "b": "b_x"})
+    with pytest.raises(TypeError, match="hiden"):
+        fusion.StackedFusion(groups, hiden=8)  # a misspelt setting fails before any training
     with pytest.raises(ValueError, match="specialist_classes names unknown groups"):
         fusion.StackedFusion(groups, specialist_classes={"c": 2})
     staged = fusion.StackedFusion(groups, **FAST, n_classes=3)
