@@ -7,7 +7,17 @@ import pytest
 
 import crossmodal_lib
 
-SPINE = ["data", "preprocess", "features", "fusion", "evaluate", "signal_text", "quality", "pipeline"]
+SPINE = [
+    "data",
+    "preprocess",
+    "features",
+    "fusion",
+    "evaluate",
+    "explain",
+    "signal_text",
+    "quality",
+    "pipeline",
+]
 ROOT = Path(crossmodal_lib.__file__).parent
 
 

@@ -234,3 +234,112 @@ def test_the_new_questions_leave_the_chest_files_as_they_were():
     chest = [n for n in chest if n != "SHA256SUMS"]
     assert all(files[n] == other[n] for n in chest)
     assert any(files[n] != other[n] for n in files if n.startswith("cardiac/"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Where the findings are drawn (finding_regions.csv, chapter 10)
+# ----------------------------------------------------------------------------------------------------------------
+def test_finding_regions_cover_exactly_the_drawn_findings(cohort):
+    from crossmodal_lib.data import REGION_KINDS, load_finding_regions
+
+    regions, findings = load_finding_regions(), load_findings()
+    assert set(regions["finding"]) == set(REGION_KINDS)
+    assert set(regions["id"]) <= set(cohort["id"])
+    assert ((regions[["y0", "x0"]].to_numpy() >= 0) & (regions[["y1", "x1"]].to_numpy() <= 1)).all()
+    assert ((regions["y1"] > regions["y0"]) & (regions["x1"] > regions["x0"])).all()
+    for finding in ("opacity", "nodule", "cardiomegaly"):  # one region per finding (effusion: one per side)
+        drawn = set(regions.loc[regions["finding"] == finding, "id"])
+        assert drawn == set(findings.loc[findings[finding] == 1, "id"]), finding
+    effusion = regions[regions["finding"] == "effusion"].groupby("id").size()
+    assert set(effusion.index) == set(findings.loc[findings["effusion"] == 1, "id"])
+    assert set(effusion) == {1, 2}
+    assert 0.15 < regions["finding"].eq("marker").sum() / len(cohort) < 0.25  # about 20 % of images
+
+
+@pytest.mark.parametrize("finding", ["opacity", "effusion", "nodule", "cardiomegaly", "marker"])
+def test_a_region_is_brighter_than_the_same_place_on_the_patients_image_without_it(cohort, finding):
+    """For every pair of visits of one patient, one with the finding and one without, the finding's box is
+    brighter on the first: the boxes are where the findings were drawn (misplaced boxes give a median near 0)."""
+    from crossmodal_lib.data import load_finding_regions, region_masks
+
+    regions = load_finding_regions()
+    with_it = set(regions.loc[regions["finding"] == finding, "id"])
+    image_of = dict(zip(cohort["id"], cohort["image"], strict=True))
+    pairs = [
+        (a, b)
+        for _, visits in cohort.groupby("patient_id")["id"]
+        for a in visits
+        if a in with_it
+        for b in visits
+        if b not in with_it
+    ][:150]
+    assert len(pairs) > 100
+    masks = region_masks(regions, [a for a, _ in pairs], 64, finding)
+    diffs = np.array(
+        [
+            read_image(image_of[a]).astype(float)[m].mean() - read_image(image_of[b]).astype(float)[m].mean()
+            for (a, b), m in zip(pairs, masks, strict=True)
+        ]
+    )
+    assert np.median(diffs) > 15 and (diffs > 0).mean() > 0.75
+
+
+def test_region_masks_work_at_any_size_and_name_bad_input():
+    from crossmodal_lib.data import region_masks
+
+    box = [{"id": "v1", "finding": "nodule", "y0": 0.25, "x0": 0.5, "y1": 0.3, "x1": 0.55}]
+    for size in (16, 32, 64, 128, 256):
+        mask = region_masks(box, ["v1", "v2"], size, "nodule")
+        assert mask.shape == (2, size, size) and mask[0].any() and not mask[1].any()
+        rows, cols = np.nonzero(mask[0])
+        assert rows.min() == int(0.25 * size) and cols.min() == int(0.5 * size)  # pixel [k/n, (k+1)/n)
+        assert mask[0].mean() >= 0.05 * 0.05
+    assert region_masks(box, ["v1"], 64, "nodule", margin=0.1)[0].sum() > 4 * mask[0].sum() / 16
+    assert region_masks(box, ["v1"], 64).any()  # default: every finding but the marker
+    assert not region_masks(box, ["v1"], 64, "opacity").any()
+    with pytest.raises(ValueError, match="unknown finding"):
+        region_masks(box, ["v1"], 64, "fracture")
+    with pytest.raises(ValueError, match="lack the columns"):
+        region_masks(pd.DataFrame({"id": ["v1"]}), ["v1"], 64)
+
+
+def test_regions_are_recorded_without_changing_the_image():
+    from crossmodal_lib.data.cohort import render_image
+
+    f = {"opacity": True, "cardiomegaly": True, "effusion": True, "nodule": True}
+    anatomy = {"width": 1.0, "height": 1.0, "ctr": 0.42, "rib_phase": 0.3, "contrast": 1.0}
+    for seed in range(5):
+        plain = render_image(np.random.default_rng(seed), f, anatomy, 64)
+        image, regions = render_image(np.random.default_rng(seed), f, anatomy, 64, return_regions=True)
+        assert np.array_equal(plain, image)
+        assert {r["finding"] for r in regions} >= {"opacity", "cardiomegaly", "effusion", "nodule"}
+
+
+def test_marker_rate_by_label_makes_the_marker_a_shortcut():
+    """The variant for chapter 10: markers on every "normal" image and on no other; the default is unchanged."""
+    cfg = CohortConfig(n_patients=30, seed=4, image_size=32, marker_rate_by_label=(1.0, 0.0, 0.0, 0.0))
+    cohort = generate_cohort(cfg)
+    marked = {r["id"] for r in cohort["regions"] if r["finding"] == "marker"}
+    normal = {row["id"] for row in cohort["manifest"] if row["label"] == "normal"}
+    assert marked == normal and 0 < len(marked) < len(cohort["manifest"])
+    # the same draws: only the markers differ from the default variant
+    default = generate_cohort(CohortConfig(n_patients=30, seed=4, image_size=32))
+    assert default["manifest"] == cohort["manifest"] and default["findings"] == cohort["findings"]
+    assert [r for r in default["regions"] if r["finding"] != "marker"] == [
+        r for r in cohort["regions"] if r["finding"] != "marker"
+    ]
+    marked_by_default = {r["id"] for r in default["regions"] if r["finding"] == "marker"}
+    unmarked = [vid for vid in default["images"] if vid not in marked | marked_by_default]
+    assert unmarked and all(np.array_equal(default["images"][v], cohort["images"][v]) for v in unmarked)
+    with pytest.raises(ValueError, match="marker_rate_by_label must be 4 probabilities"):
+        generate_cohort(CohortConfig(marker_rate_by_label=(0.5, 0.5)))
+
+
+def test_note_phrases_are_the_generators_phrases_without_placeholders():
+    from crossmodal_lib.data import NOTE_FINDINGS, note_phrases
+
+    phrases = note_phrases()
+    assert set(phrases) == {*NOTE_FINDINGS, *(f"no_{s}" for s in NOTE_FINDINGS), "nonspecific"}
+    assert "purulent sputum" in phrases["infection"] and "fever to" in phrases["infection"]
+    assert "denies fever" in phrases["no_infection"]
+    assert not any("{" in p for kind in phrases.values() for p in kind)

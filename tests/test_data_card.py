@@ -55,3 +55,12 @@ def test_data_card_quotes_the_other_questions():
         f"and {limp['normal']} neither"
     )
     assert [text for text in expected if text not in flat] == []
+
+
+def test_data_card_quotes_the_finding_regions():
+    from crossmodal_lib.data import load_finding_regions
+
+    flat = re.sub(r"\s+", " ", (DATA_DIR / "README.md").read_text())
+    regions = load_finding_regions()
+    expected = f"{len(regions)} regions: {_counts(regions['finding'])}"
+    assert expected in flat

@@ -51,6 +51,13 @@ MANIFEST_COLUMNS = (
     "label",
 )
 FINDINGS_COLUMNS = ("id", *IMAGE_FINDINGS, *NOTE_FINDINGS, "label_rule", "label_noisy")
+# Where each drawn finding is on the image (chapter 10's ground truth for explanations): a box per region, in
+# fractions of the image (0 = top/left edge, 1 = bottom/right edge), so a mask can be made at any image size.
+REGIONS_FILE = "finding_regions.csv"
+REGION_KINDS = (*IMAGE_FINDINGS, "marker")
+REGIONS_COLUMNS = ("id", "finding", "y0", "x0", "y1", "x1")
+# Probability of a side marker on an image in the committed cohort, whatever the label.
+MARKER_RATE = 0.2
 # The other questions live in subfolders, each in the folder format (chapters 07-09); see the data card.
 CARDIAC_COLUMNS = ("id", "patient_id", "visit", "split", "ecg", "text", "age", "sex", "label")
 CARDIAC_FINDINGS_COLUMNS = (
@@ -101,6 +108,10 @@ class CohortConfig:
     cardiac_prior: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)
     motion_prior: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)
     extra: dict = field(default_factory=dict, compare=False)
+    # Probability of a side marker per label (CLASSES order); None: MARKER_RATE for every image, independent of the
+    # label (the committed cohort). A label-dependent rate makes the marker a shortcut (chapter 10); such a
+    # variant has the same patients, findings, notes and labels as the default, only the markers differ.
+    marker_rate_by_label: tuple[float, float, float, float] | None = None
 
     def validate(self) -> None:
         if not isinstance(self.n_patients, int | np.integer) or self.n_patients < 1:
@@ -126,6 +137,12 @@ class CohortConfig:
             prior = getattr(self, name)
             if len(prior) != 4 or min(prior) < 0 or abs(sum(prior) - 1) > 1e-9:
                 raise ValueError(f"{name} must be 4 non-negative numbers summing to 1, got {prior!r}")
+        rates = self.marker_rate_by_label
+        if rates is not None and (len(rates) != len(CLASSES) or not all(0 <= r <= 1 for r in rates)):
+            raise ValueError(
+                f"marker_rate_by_label must be {len(CLASSES)} probabilities in [0, 1] (one per label of "
+                f"{CLASSES}), got {rates!r}"
+            )
 
 
 # Each disease is a pair (image finding, note finding), in the rule's priority order.
@@ -167,8 +184,39 @@ def _ellipse(yy, xx, cy, cx, ry, rx, soft):
     return 1.0 / (1.0 + np.exp(np.clip((d - 1.0) / soft, -50, 50)))
 
 
-def render_image(rng: np.random.Generator, findings: dict[str, bool], anatomy: dict, size: int) -> np.ndarray:
-    """Draw one radiograph as uint8 (size, size). Coordinates are fractions of the image, so any size works."""
+def _box(name: str, component: np.ndarray) -> dict:
+    """The bounding box of where a drawn component reaches half its peak, in fractions of the image.
+
+    Pixel i of the n-pixel drawing covers [i/n, (i+1)/n) of the image (the resampling to ``size`` keeps pixel
+    edges), so the box is exact at the drawing's resolution.
+    """
+    n = component.shape[0]
+    rows, cols = np.nonzero(component >= 0.5 * component.max())
+    return {
+        "finding": name,
+        "y0": float(rows.min() / n),
+        "x0": float(cols.min() / n),
+        "y1": float((rows.max() + 1) / n),
+        "x1": float((cols.max() + 1) / n),
+    }
+
+
+def render_image(
+    rng: np.random.Generator,
+    findings: dict[str, bool],
+    anatomy: dict,
+    size: int,
+    marker_rate: float = MARKER_RATE,
+    return_regions: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[dict]]:
+    """Draw one radiograph as uint8 (size, size). Coordinates are fractions of the image, so any size works.
+
+    ``return_regions=True`` also returns where each finding (and the side marker) was drawn: a list of dicts
+    ``{"finding", "y0", "x0", "y1", "x1"}``, the box (fractions of the image) where the finding's own shape reaches
+    half its peak, after the patient's shift and rotation. Recording them draws no random number, so the image
+    is the same either way.
+    """
+    regions = []
     n = 128  # draw at a fixed resolution, then resample: the same anatomy at every image_size
     yy, xx = np.mgrid[0:n, 0:n] / n
     # patient position: small shift and rotation per visit
@@ -191,7 +239,10 @@ def render_image(rng: np.random.Generator, findings: dict[str, bool], anatomy: d
     # heart: cardiothoracic ratio ~0.42 normally, ~0.58 with cardiomegaly; shifted to the patient's left (image right)
     ctr = anatomy["ctr"] + (0.16 if findings["cardiomegaly"] else 0.0) + rng.normal(0, 0.015)
     heart_rx = ctr * 0.44 * anatomy["width"]
-    img += 0.42 * _ellipse(yy, xx, 0.64, 0.53, 0.13, heart_rx, 0.08)
+    heart = _ellipse(yy, xx, 0.64, 0.53, 0.13, heart_rx, 0.08)
+    img += 0.42 * heart
+    if findings["cardiomegaly"]:
+        regions.append(_box("cardiomegaly", heart))
     # diaphragm: bright below the lungs
     img += 0.25 * body * (1 / (1 + np.exp(-(yy - 0.78 - 0.03 * np.cos(6 * (xx - 0.5))) / 0.015)))
     if findings["opacity"]:
@@ -201,27 +252,41 @@ def render_image(rng: np.random.Generator, findings: dict[str, bool], anatomy: d
         blob = np.exp(-(((yy - cy) ** 2 + ((xx - cx) / 1.3) ** 2) / (2 * r**2)))
         texture = gaussian_filter(rng.normal(0, 1, (n, n)), 2.0)
         img += rng.uniform(0.25, 0.4) * blob * lungs * (1 + 0.4 * texture)
+        regions.append(_box("opacity", blob * lungs))
     if findings["effusion"]:
         level = rng.uniform(0.66, 0.74)
         sides = [(0.32, 0.3), (0.68, 0.3)] if rng.random() < 0.4 else [((0.32, 0.68)[rng.integers(2)], 0.3)]
         for cx, _ in sides:
             mask = _ellipse(yy, xx, 0.7, cx, 0.2, 0.16, 0.05) / (1 + np.exp(-(yy - level) / 0.02))
             img += 0.45 * mask * lungs
+            regions.append(_box("effusion", mask * lungs))
     if findings["nodule"]:
         cy = rng.uniform(0.3, 0.6)
         cx = (0.26 if rng.random() < 0.5 else 0.74) + rng.normal(0, 0.02)
         r = rng.uniform(0.022, 0.032)
-        img += 0.3 * _ellipse(yy, xx, cy, cx, r, r, 0.05) * lungs
+        nodule = _ellipse(yy, xx, cy, cx, r, r, 0.05) * lungs
+        img += 0.3 * nodule
+        regions.append(_box("nodule", nodule))
     # acquisition: exposure (contrast and brightness), a side marker sometimes, quantum noise
     img = anatomy["contrast"] * rng.uniform(0.85, 1.15) * img + rng.normal(0, 0.04)
-    if rng.random() < 0.2:
-        y0, x0 = int(n * 0.06), int(n * (0.06 if rng.random() < 0.5 else 0.86))
+    u = rng.random()
+    if u < MARKER_RATE:  # the committed cohort's draws: a side is drawn exactly when its marker is
+        left = rng.random() < 0.5
+    else:  # a variant with more markers takes the side from u, so it draws no extra number
+        left = int(u * 2**20) % 2 == 0
+    if u < marker_rate:
+        y0, x0 = int(n * 0.06), int(n * (0.06 if left else 0.86))
         img[y0 : y0 + 8, x0 : x0 + 6] = 0.95
+        regions.append(
+            {"finding": "marker", "y0": y0 / n, "x0": x0 / n, "y1": (y0 + 8) / n, "x1": (x0 + 6) / n}
+        )
     img = gaussian_filter(img, 0.8)
     img = np.clip(img + rng.normal(0, 0.035, img.shape), 0, 1)
     small = Image.fromarray((img * 255).round().astype(np.uint8)).resize(
         (size, size), Image.Resampling.BILINEAR
     )
+    if return_regions:
+        return np.asarray(small), regions
     return np.asarray(small)
 
 
@@ -463,6 +528,20 @@ def write_report(rng: np.random.Generator, f: dict[str, bool]) -> str:
     return " ".join(lines)
 
 
+def note_phrases() -> dict[str, tuple[str, ...]]:
+    """The note generator's phrase lists, placeholders ("{t}", "{k}" ...) removed, by kind (chapter 10).
+
+    Keys: each syndrome of NOTE_FINDINGS (the phrases that say it is present), ``"no_<syndrome>"`` (its
+    negations) and ``"nonspecific"`` (complaints that point to no syndrome). Chapter 10 checks word attributions
+    against them: the truth of which words express a syndrome.
+    """
+    blank = {key: "" for key in ("t", "d", "p", "k", "m")}
+    out = {s: tuple(" ".join(p.format(**blank).split()) for p in POSITIVE[s]) for s in NOTE_FINDINGS}
+    out |= {f"no_{s}": NEGATIVE[s] for s in NOTE_FINDINGS}
+    out["nonspecific"] = tuple(" ".join(p.format(**blank).split()) for p in NONSPECIFIC)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------------------
 # ECG: a short single-lead trace (chapter 07 pairs it with the symptom text)
 # --------------------------------------------------------------------------------------------------------------
@@ -532,9 +611,11 @@ def _vitals(rng: np.random.Generator, f: dict[str, bool]) -> dict:
 def generate_cohort(config: CohortConfig | None = None, progress: bool | None = None) -> dict:
     """Generate the cohort in memory: rows for the manifests and findings, images, ECGs and clips as arrays.
 
-    Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "images": {id: array}, "ecgs": {id: array},
+    Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "regions": [dict], "images": {id: array},
+    "ecgs": {id: array},
     "cardiac": [dict], "cardiac_findings": [dict], "cardiac_ecgs": {id: array}, "motion": [dict],
-    "motion_findings": [dict], "clips": {id: array}, "triage": [dict], "triage_findings": [dict]}``.
+    "motion_findings": [dict], "clips": {id: array}, "triage": [dict], "triage_findings": [dict]}``; "regions" are
+    the rows of ``finding_regions.csv`` (where ``render_image`` drew each finding and side marker).
     The cardiac and movement questions draw from their own random streams (seeded by the visit and the patient),
     so adding them left every file of the chest question byte for byte as it was.
     """
@@ -543,7 +624,7 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
     cfg = config or CohortConfig()
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    manifest, findings_rows, images, ecgs = [], [], {}, {}
+    manifest, findings_rows, images, ecgs, regions = [], [], {}, {}, []
     others: dict = {key: [] for key in ("cardiac", "cardiac_findings", "motion", "motion_findings")}
     others |= {"cardiac_ecgs": {}, "clips": {}}
     show = cfg.n_patients >= 2000 if progress is None else progress
@@ -574,7 +655,12 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
             day += int(rng.integers(20, 300))
             date = np.datetime64(f"{year}-01-01") + np.timedelta64(day, "D")
             vitals = _vitals(rng, f)
-            images[vid] = render_image(rng, f, patient["anatomy"], cfg.image_size)
+            rates = cfg.marker_rate_by_label
+            marker_rate = MARKER_RATE if rates is None else rates[CLASSES.index(label)]
+            images[vid], drawn = render_image(
+                rng, f, patient["anatomy"], cfg.image_size, marker_rate=marker_rate, return_regions=True
+            )
+            regions += [{"id": vid, **region} for region in drawn]
             af = bool((f["congestion"] and rng.random() < 0.4) or rng.random() < 0.05)
             ecgs[vid] = render_ecg(rng, vitals["hr"], af)
             manifest.append(
@@ -612,6 +698,7 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
     return {
         "manifest": manifest,
         "findings": findings_rows,
+        "regions": regions,
         "images": images,
         "ecgs": ecgs,
         **others,
@@ -771,6 +858,7 @@ def cohort_files(cohort: dict) -> dict[str, bytes]:
     files = {
         "manifest.csv": _csv_bytes(cohort["manifest"], MANIFEST_COLUMNS),
         "findings.csv": _csv_bytes(cohort["findings"], FINDINGS_COLUMNS),
+        REGIONS_FILE: _csv_bytes(cohort["regions"], REGIONS_COLUMNS),
     }
     for vid in sorted(cohort["images"]):
         files[f"images/{vid}.png"] = _png_bytes(cohort["images"][vid])
@@ -817,10 +905,65 @@ def verify_cohort(folder: str | Path) -> list[str]:
     return problems
 
 
+def load_finding_regions(folder: str | Path | None = None) -> pd.DataFrame:
+    """Where the findings and side markers are on the cohort's images (``finding_regions.csv``; chapter 10).
+
+    One row per drawn region: ``id, finding, y0, x0, y1, x1``, a box in fractions of the image (``finding`` is
+    one of REGION_KINDS; a visit with an effusion on both sides has two rows). Hidden ground truth, like
+    ``findings.csv``: for checking explanations, never a model input.
+    """
+    from crossmodal_lib.data.folder import cohort_dir
+
+    path = (cohort_dir() if folder is None else Path(folder)) / REGIONS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: this cohort folder has no record of the finding regions")
+    return pd.read_csv(path, dtype={"id": str, "finding": str})
+
+
+def region_masks(
+    regions: pd.DataFrame | list[dict],
+    ids: list[str] | np.ndarray | pd.Series,
+    size: int,
+    findings: str | tuple[str, ...] | None = None,
+    margin: float = 0.0,
+) -> np.ndarray:
+    """Boolean masks (len(ids), size, size) of the regions of each visit, at any image size (chapter 10).
+
+    A pixel is in the mask when its square overlaps a region's box (so even a small nodule covers a pixel at
+    size 32). ``findings`` keeps only those kinds (default: every kind but "marker"); ``margin`` grows every box
+    by that fraction of the image on each side (the pointing game's tolerance). A visit without such a region
+    gets an all-False mask.
+    """
+    frame = pd.DataFrame(regions, columns=list(REGIONS_COLUMNS)) if isinstance(regions, list) else regions
+    missing = [c for c in REGIONS_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"regions lack the columns {missing}; load them with load_finding_regions()")
+    if not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a whole number >= 1, got {size!r}")
+    if findings is None:
+        findings = IMAGE_FINDINGS
+    findings = (findings,) if isinstance(findings, str) else tuple(findings)
+    unknown = [f for f in findings if f not in REGION_KINDS]
+    if unknown:
+        raise ValueError(f"unknown finding {unknown}; the regions record {list(REGION_KINDS)}")
+    rows_of: dict[str, list[int]] = {}
+    for i, vid in enumerate(ids):
+        rows_of.setdefault(str(vid), []).append(i)  # an id may be asked for more than once
+    masks = np.zeros((sum(map(len, rows_of.values())), size, size), dtype=bool)
+    edges = np.arange(size + 1) / size
+    for r in frame[frame["finding"].isin(findings) & frame["id"].isin(rows_of)].itertuples():
+        y0, x0, y1, x1 = r.y0 - margin, r.x0 - margin, r.y1 + margin, r.x1 + margin
+        rows = (edges[1:] > y0) & (edges[:-1] < y1)  # pixel [k/size, (k+1)/size) overlaps [y0, y1)
+        cols = (edges[1:] > x0) & (edges[:-1] < x1)
+        masks[rows_of[r.id]] |= rows[:, None] & cols[None, :]
+    return masks
+
+
 def write_cohort(
     out: str | Path, config: CohortConfig | None = None, overwrite: bool = False, progress: bool | None = None
 ) -> Path:
-    """Generate the cohort and write it to ``out`` (manifest.csv, findings.csv, images/, ecg/, SHA256SUMS).
+    """Generate the cohort and write it to ``out`` (manifest.csv, findings.csv, finding_regions.csv, images/, ecg/,
+    the other questions' subfolders, SHA256SUMS).
 
     Files already in ``out`` that would change are never replaced silently: without ``overwrite=True`` the call
     stops and names them.
