@@ -52,8 +52,8 @@ format: install
 	$(BIN)/ruff format crossmodal_lib tests notebooks
 
 test: lint
-	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadfile $(NBVAL) tests $(NOTEBOOKS)
-	$(TEST_ENV) $(OTHER_NUMERICS) $(BIN)/pytest -n $(JOBS) --dist loadfile $(NBVAL) $(TRAINED_NOTEBOOKS)
+	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadgroup $(NBVAL) $(NOTEBOOKS) tests
+	$(TEST_ENV) $(OTHER_NUMERICS) $(BIN)/pytest -n $(JOBS) --dist loadgroup $(NBVAL) $(TRAINED_NOTEBOOKS)
 
 notebooks: install
 	@for nb in $(or $(NB),$(NOTEBOOKS)); do \

@@ -355,7 +355,7 @@ def cohort_features(
     for name in ("ecg", "video"):  # F_s = CNN(ECG) (chapter 07), F_v = CNN(clip) (chapter 08)
         if name in modalities:
             F, info[f"{name}_cnn_epochs_run"] = _sequence_features(
-                name, df, y, len(classes), fast, seed, verbose
+                name, df, y, len(classes), fast, seed, verbose, cache_dir
             )
             arrays[MODALITIES[name]] = _impute(F, df[f"has_{name}"].to_numpy(), train)
     if "tabular" in modalities:  # age and sex (chapter 09)
@@ -400,12 +400,20 @@ def _check_modalities(modalities: Sequence[str] | None, df: pd.DataFrame, data_d
 
 
 def _sequence_features(
-    name: str, df: pd.DataFrame, y: np.ndarray, n_classes: int, fast: bool, seed: int, verbose: bool
+    name: str,
+    df: pd.DataFrame,
+    y: np.ndarray,
+    n_classes: int,
+    fast: bool,
+    seed: int,
+    verbose: bool,
+    cache_dir: Path | None = None,
 ) -> tuple[np.ndarray, int]:
     """F_s = CNN(ECG) or F_v = CNN(clip) for the rows that have one (zeros elsewhere, imputed by the caller).
 
     Chapters 07 and 08: read the files, prepare them, train the encoder with ``train_cnn`` (no augmentation) on the
-    training rows with early stopping on the validation rows, read its ``features`` layer.
+    training rows with early stopping on the validation rows, read its ``features`` layer. With ``cache_dir`` the
+    training is the one chapters 07 and 08 store there, so it is loaded rather than repeated when they ran first.
     """
     from crossmodal_lib.features.image import train_cnn
 
@@ -434,7 +442,15 @@ def _sequence_features(
     epochs = budget(f"{name}_cnn", fast)
     _log(verbose, f"  training the {name} CNN on {int(fit.sum())} rows ({epochs} epochs at most) ...")
     history = train_cnn(
-        model, x[fit], y[rows][fit], x[val], y[rows][val], epochs=epochs, seed=seed, augment=False
+        model,
+        x[fit],
+        y[rows][fit],
+        x[val],
+        y[rows][val],
+        epochs=epochs,
+        seed=seed,
+        augment=False,
+        cache_dir=cache_dir,
     )
     F = np.zeros((len(df), dim), dtype=np.float32)
     F[rows] = extract(model, x)

@@ -7,6 +7,8 @@ only, early stopping on the validation loss); ``image_features`` reads F_x for a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 FEATURE_LAYER = "features"
@@ -111,6 +113,7 @@ def train_cnn(
     augment: bool = True,
     patience: int = 5,
     learning_rate: float = 1e-3,
+    cache_dir: str | Path | None = None,
 ):
     """Train a CNN from ``build_cnn`` (or chapter 07's ``build_signal_cnn``, with ``augment=False``) on integer
     labels; returns the Keras ``History`` (chapter 02).
@@ -120,7 +123,10 @@ def train_cnn(
       idle when the validation loss is computed; ``model`` itself stays free of augmentation layers;
     * early stopping on the validation loss, restoring the best epoch's weights;
     * Adam, sparse categorical cross-entropy, ``verbose=0``; ``keras.utils.set_random_seed(seed)`` first, so the
-      same call gives the same weights.
+      same call gives the same weights;
+    * ``cache_dir``: keep the trained weights and the history there, under a hash of everything the training
+      depends on (see ``_training_key``); the same training asked for again, by a later chapter or the pipeline,
+      is loaded instead of repeated.
     """
     import keras
 
@@ -141,6 +147,11 @@ def train_cnn(
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     if augment and not image:  # the augmentation layers rotate and shift 2-D images
         raise ValueError(f"augment=True needs an image model, not input {expected}; pass augment=False")
+    settings = (epochs, batch_size, seed, augment, patience, learning_rate)
+    arrays = (x, y.astype(np.int64), x_val, y_val.astype(np.int64))
+    key = None if cache_dir is None else _training_key(model, arrays, settings)
+    if key is not None and (Path(cache_dir) / f"train-{key}.json").is_file():
+        return _load_training(model, Path(cache_dir), key, learning_rate)
     keras.utils.set_random_seed(seed)
     if augment:
         inputs = keras.Input(shape=expected, name="image")
@@ -149,11 +160,7 @@ def train_cnn(
         )
     else:
         trainable = model
-    trainable.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    _compile(trainable, learning_rate)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     history = trainable.fit(
         x,
@@ -166,11 +173,79 @@ def train_cnn(
         verbose=0,
     )
     if trainable is not model:  # so that model.evaluate() works without compiling it again
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        _compile(model, learning_rate)
+    if key is not None:
+        _store_training(model, history, Path(cache_dir), key)
+    return history
+
+
+def _compile(model, learning_rate: float) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def _training_key(model, arrays: tuple[np.ndarray, ...], settings: tuple) -> str:
+    """A hash of what a training's result depends on: the layers' configurations (not their names) and starting
+    weights, the data, the settings, the library's feature and augmentation code, the versions and the arithmetic."""
+    import hashlib
+    import os
+
+    import keras
+    import tensorflow as tf
+
+    from crossmodal_lib import features, preprocess
+    from crossmodal_lib.course import tf_threads
+
+    h = hashlib.sha256()
+    layers = [(type(layer).__name__, layer.get_config()) for layer in model.layers]
+    h.update(
+        repr([(kind, {k: v for k, v in config.items() if k != "name"}) for kind, config in layers]).encode()
+    )
+    for weights in model.get_weights():
+        h.update(np.ascontiguousarray(weights).tobytes())
+    for arr in arrays:
+        h.update(repr((arr.shape, arr.dtype.str)).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(repr(settings).encode())
+    for package in (features, preprocess):
+        for file in sorted(Path(package.__file__).parent.glob("*.py")):
+            h.update(file.read_bytes())
+    arithmetic = (os.environ.get("TF_ENABLE_ONEDNN_OPTS"), tf_threads(), keras.__version__, tf.__version__)
+    h.update(repr(arithmetic).encode())
+    return h.hexdigest()[:16]
+
+
+def _store_training(model, history, cache_dir: Path, key: str) -> None:
+    """Write the trained weights and the history under temporary names, then rename (never half a file)."""
+    import json
+    import os
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = f".tmp-{os.getpid()}"
+    model.save_weights(cache_dir / f"train-{key}{tmp}.weights.h5")
+    os.replace(cache_dir / f"train-{key}{tmp}.weights.h5", cache_dir / f"train-{key}.weights.h5")
+    record = {name: [float(v) for v in values] for name, values in history.history.items()}
+    (cache_dir / f"train-{key}{tmp}.json").write_text(json.dumps(record), encoding="utf-8")
+    os.replace(cache_dir / f"train-{key}{tmp}.json", cache_dir / f"train-{key}.json")
+
+
+def _load_training(model, cache_dir: Path, key: str, learning_rate: float):
+    """The stored result of the same training: the weights into ``model`` (weights only: no code is loaded), and
+    a ``History`` with the stored per-epoch numbers."""
+    import json
+
+    import keras
+
+    model.load_weights(cache_dir / f"train-{key}.weights.h5")
+    _compile(model, learning_rate)
+    history = keras.callbacks.History()
+    history.history = json.loads((cache_dir / f"train-{key}.json").read_text(encoding="utf-8"))
+    history.epoch = list(range(len(history.history["loss"])))
     return history
 
 
