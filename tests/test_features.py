@@ -89,6 +89,39 @@ def test_train_cnn_is_deterministic_and_features_have_the_right_shape():
     assert np.isfinite(model.evaluate(x, y, verbose=0)[0])
 
 
+def test_train_cnn_cache_loads_the_same_training_and_only_that(tmp_path):
+    """A stored training comes back with its weights and history; another seed, data or setting trains anew."""
+    x, y = _tiny_images(24)
+
+    def run(seed=0, epochs=2, data=x):
+        model = build_cnn(SHAPE, n_classes=2, feature_dim=8, seed=seed)
+        history = train_cnn(
+            model,
+            data[:16],
+            y[:16],
+            data[16:],
+            y[16:],
+            epochs=epochs,
+            batch_size=8,
+            seed=seed,
+            cache_dir=tmp_path,
+        )
+        return image_features(model, x), history.history
+
+    first, history = run()
+    assert len(list(tmp_path.glob("train-*.json"))) == 1
+    again, history_again = run()  # loaded: no new entry, the same features and history
+    assert len(list(tmp_path.glob("train-*.json"))) == 1
+    np.testing.assert_array_equal(first, again)
+    assert history_again == {k: [float(v) for v in values] for k, values in history.items()}
+    changed = x.copy()
+    changed[0, 0, 0, 0] += 0.01
+    for other in ({"seed": 1}, {"epochs": 3}, {"data": changed}):
+        run(**other)
+    assert len(list(tmp_path.glob("train-*.json"))) == 4, "each change is a training of its own"
+    assert not list(tmp_path.glob("*.tmp-*")), "no half-written file is left behind"
+
+
 def test_train_cnn_without_augmentation_learns_an_easy_task():
     x, y = _tiny_images(64, seed=1)
     model = build_cnn(SHAPE, n_classes=2, feature_dim=8, seed=0)
