@@ -144,21 +144,3 @@ def pytest_configure(config) -> None:
     compare_outputs.tolerant = True
     IPyNbCell.compare_outputs = compare_outputs
 
-
-#: Chapters that run on one worker, in this order, under ``pytest -n N --dist loadgroup`` (``make test``): a later
-#: one loads what an earlier one trained (05 chapter 04's features; 09 the ECG and clip encoders of 07 and 08), so
-#: none of them trains it a second time.
-CHAINS = (("04_", "05_"), ("07_", "08_", "09_"))
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """Group the tests for ``--dist loadgroup``: one group per file (a notebook's cells share one kernel, a test
-    module its fixtures), and one per chain of :data:`CHAINS`."""
-    import pytest
-
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        name = item.path.name
-        group = next(("+".join(chain) for chain in CHAINS if name.startswith(chain)), str(item.path))
-        item.add_marker(pytest.mark.xdist_group(group))
