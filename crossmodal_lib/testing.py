@@ -143,4 +143,3 @@ def pytest_configure(config) -> None:
 
     compare_outputs.tolerant = True
     IPyNbCell.compare_outputs = compare_outputs
-
