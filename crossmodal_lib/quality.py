@@ -685,9 +685,15 @@ def find_label_issues(
     and a weak one makes cleanlab overestimate the number of errors. ``max_issues`` (a count, or a fraction of
     the rows below 1, e.g. the documented noise rate) keeps only that many flags, those of the lowest quality.
     """
+    import warnings
+
     try:
-        from cleanlab.filter import find_label_issues as cl_find
-        from cleanlab.rank import get_label_quality_scores
+        with warnings.catch_warnings():
+            # cleanlab imports tqdm.auto, which warns in a notebook without ipywidgets about a progress bar that
+            # is never shown here (and prints a site-packages path into the notebook's output).
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from cleanlab.filter import find_label_issues as cl_find
+            from cleanlab.rank import get_label_quality_scores
     except ImportError as exc:
         raise ImportError(
             "find_label_issues needs cleanlab, one of the course's dependencies: pip install 'cleanlab>=2.9'"
@@ -1223,11 +1229,17 @@ def check_data(
     )
 
 
-def format_report(report: DataQualityReport) -> str:
-    """The report as text for a terminal or a notebook: counts per split and class, then every finding."""
+def format_report(report: DataQualityReport, source: str | None = None, timing: bool = True) -> str:
+    """The report as text for a terminal or a notebook: counts per split and class, then every finding.
+
+    ``source`` names the data in the first line in place of ``report.source`` (a short name instead of one
+    machine's path); ``timing=False`` leaves out the seconds the checks took, so that the text is the same on
+    every run (chapter 11 prints it so).
+    """
+    took = f" ({report.seconds:.1f} s)" if timing else ""
     lines = [
-        f"data quality of {report.source}: {report.n_rows} rows, {report.n_patients} patients, "
-        f"split from {report.split_from} ({report.seconds:.1f} s)",
+        f"data quality of {report.source if source is None else source}: {report.n_rows} rows, "
+        f"{report.n_patients} patients, split from {report.split_from}{took}",
         "  modalities present: "
         + ", ".join(f"{m} {k}/{report.n_rows}" for m, k in report.modalities.items()),
     ]

@@ -472,6 +472,10 @@ def test_check_data_finds_and_names_each_planted_problem(tmp_path):
         assert name in text
     assert found["duplicate_note"].severity == "info"  # within a split, and notes may repeat honestly
     assert "1 error(s), 3 warning(s)" in text
+    assert text.startswith(f"data quality of {report.source}: 24 rows, 12 patients, split from manifest (")
+    short = quality.format_report(report, source="my folder", timing=False)
+    assert short.splitlines()[0] == "data quality of my folder: 24 rows, 12 patients, split from manifest"
+    assert short.splitlines()[1:] == text.splitlines()[1:]
     saved = json.loads(report.to_json(tmp_path / "data_quality.json").read_text())
     assert saved["ok"] is False and len(saved["issues"]) == 6
 
