@@ -39,6 +39,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -504,8 +505,9 @@ def randomization_check(
     The maps of the trained model are compared with those of a copy whose weights are re-initialised: layer by
     layer from the output down (``mode="cascade"``, one row per layer, cumulative) or all at once (``"all"``).
     ``method``: "grad_cam", "integrated_gradients" (heat map by :func:`attribution_map`) or a function
-    ``f(keras_model, inputs, class_index, image=...) -> maps (n, h, w)``; ``kwargs`` go to it. The classes are
-    those the trained model predicts (or ``class_index``), for both models.
+    ``f(keras_model, inputs, class_index, image=...) -> maps (n, h, w)``, or a list of n 1-D score vectors of any
+    lengths (e.g. the :func:`word_occlusion` scores of n notes, computed with ``keras_model.predict``); ``kwargs``
+    go to it. The classes are those the trained model predicts (or ``class_index``), for both models.
 
     Returns a table: ``randomised`` (the layers re-initialised so far), ``spearman`` (mean rank correlation of the
     maps, :func:`map_similarity`) and ``differs`` (``spearman < threshold``): the check passes where the maps
@@ -521,9 +523,16 @@ def randomization_check(
     net, own_image = _keras_model(model)
     arrays, image = _inputs(net, inputs, kwargs.pop("image", None) or own_image)
 
-    def explain(keras_model) -> np.ndarray:
+    def explain(keras_model) -> np.ndarray | list[np.ndarray]:
         maps = method(keras_model, arrays, classes, image=image, **kwargs)
+        if isinstance(maps, list):  # one score vector per row, lengths may differ (the words of notes)
+            return [np.asarray(m, dtype=np.float64).ravel() for m in maps]
         return attribution_map(maps) if np.ndim(maps) == 4 else np.asarray(maps)
+
+    def similarity(a, b) -> np.ndarray:
+        if isinstance(a, list):
+            return np.array([map_similarity(u[None], v[None])[0] for u, v in zip(a, b, strict=True)])
+        return map_similarity(a, b)
 
     n = len(arrays[image] if isinstance(arrays, dict) else arrays)
     classes = _classes(class_index, n, net.output_shape[-1])
@@ -538,7 +547,7 @@ def randomization_check(
         for layer in group:
             _reinitialise(layer, seed + 2 * i)
             done.append(layer.name)
-        rho = map_similarity(trained, explain(copy))
+        rho = similarity(trained, explain(copy))
         rows.append({"randomised": " + ".join(done) if mode == "cascade" else "all", "spearman": rho.mean()})
     table = pd.DataFrame(rows)
     table["differs"] = table["spearman"] < threshold
@@ -789,9 +798,12 @@ def marker_shortcut_data(
     if label not in CLASSES:
         raise ValueError(f"unknown label {label!r}; the cohort has {list(CLASSES)}")
     rates = tuple(rate if c == label else other_rate for c in CLASSES)
-    cohort = generate_cohort(
-        CohortConfig(n_patients=n_patients, seed=seed, image_size=image_size, marker_rate_by_label=rates)
-    )
+    config = CohortConfig(n_patients=n_patients, seed=seed, image_size=image_size, marker_rate_by_label=rates)
+    with warnings.catch_warnings():
+        # The generator imports tqdm.auto, which warns in a notebook without ipywidgets about a progress bar that
+        # is never shown here (and prints a site-packages path into the notebook's output).
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        cohort = generate_cohort(config, progress=False)
     ids = [row["id"] for row in cohort["manifest"]]
     regions = pd.DataFrame(cohort["regions"])
     marked = set(regions.loc[regions["finding"] == "marker", "id"])
@@ -818,8 +830,8 @@ def plot_heatmap(
     heat = np.asarray(heatmap)
     if heat.shape != img.shape:
         raise ValueError(f"the heat map has shape {heat.shape} but the image {img.shape}")
-    ax.imshow(img, cmap="gray")
-    ax.imshow(heat, cmap="inferno", alpha=0.45, vmin=0, vmax=1)
+    ax.imshow(img, cmap="gray", interpolation="nearest")  # the film's own pixels, not a smoothed picture
+    ax.imshow(heat, cmap="inferno", alpha=0.45, vmin=0, vmax=1, interpolation="nearest")
     if mask is not None:
         ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="cyan", linewidths=1)
     y, x = np.unravel_index(np.argmax(heat), heat.shape)

@@ -229,6 +229,25 @@ def test_randomisation_check_passes_for_hirescam_and_fails_for_a_model_blind_met
     assert blind["spearman"].iloc[0] == pytest.approx(1.0) and not blind["differs"].any()
 
 
+def test_randomisation_check_takes_score_vectors_of_different_lengths(task, cnn):
+    """A method may return one score vector per row, of any length (the word scores of notes)."""
+    x = task["pos"][:8]
+
+    def blind(model, images, class_index, image=None):  # ignores the model
+        return [images[i, 0, : 20 + i, 0] for i in range(len(images))]
+
+    table = explain.randomization_check(cnn, x, blind, mode="all")
+    assert table["spearman"].iloc[0] == pytest.approx(1.0) and not table["differs"].any()
+
+    def ragged_hirescam(model, images, class_index, image=None):  # the model's maps, cut to different lengths
+        maps = explain.grad_cam(model, images, class_index, image=image, variant="hirescam")
+        return [m.ravel()[: SIZE * SIZE - 3 * i] for i, m in enumerate(maps)]
+
+    whole = explain.randomization_check(cnn, x, "grad_cam", 1, mode="all", variant="hirescam")
+    cut = explain.randomization_check(cnn, x, ragged_hirescam, 1, mode="all")
+    assert cut["differs"].all() and abs(cut["spearman"].iloc[0] - whole["spearman"].iloc[0]) < 0.05
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Words
 # ----------------------------------------------------------------------------------------------------------------
