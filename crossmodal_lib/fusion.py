@@ -666,9 +666,11 @@ class StackedFusion:
                 validation = ({m: validation_data[0][m] for m in members}, y_g_val)
             self.specialists_[g] = model.fit({m: blocks[m] for m in members}, y_g, validation_data=validation)
         # The head reads the training rows' answers (the validation rows already chose the specialists' epochs).
+        return self._fit_head(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), blocks, y)
+
+    def _fit_head(self, head: object, blocks: Mapping[str, object], y: object) -> StackedFusion:
         answers = np.hstack(list(self.specialist_probas(blocks).values()))
-        y = check_labels(y, len(answers), self.n_classes)
-        self.head_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(answers, y)
+        self.head_ = head.fit(answers, check_labels(y, len(answers), self.n_classes))
         return self
 
     def with_head_on(self, groups: Sequence[str], blocks: Mapping[str, object], y: object) -> StackedFusion:
@@ -688,19 +690,15 @@ class StackedFusion:
             **self.mlp,
         )
         part.specialists_ = {g: self.specialists_[g] for g in groups}
-        answers = np.hstack(list(part.specialist_probas(blocks).values()))
-        part.head_ = clone(self.head_).fit(answers, check_labels(y, len(answers), self.n_classes))
-        return part
+        return part._fit_head(clone(self.head_), blocks, y)
 
     def predict_proba(self, blocks: Mapping[str, object]) -> np.ndarray:
         """Class probabilities of the final question, shape (n, n_classes)."""
         answers = np.hstack(list(self.specialist_probas(blocks).values()))
         if self.head_ is None:
             raise ValueError("StackedFusion is not fitted yet; call fit first")
-        proba = np.zeros((len(answers), self.n_classes))
-        proba[:, self.head_.classes_] = self.head_.predict_proba(
-            answers
-        )  # a class absent in training stays 0
+        proba = np.zeros((len(answers), self.n_classes))  # a class absent in training stays 0
+        proba[:, self.head_.classes_] = self.head_.predict_proba(answers)
         return proba
 
     def predict(self, blocks: Mapping[str, object]) -> np.ndarray:
