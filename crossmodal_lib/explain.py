@@ -803,7 +803,7 @@ def marker_shortcut_data(
         # The generator imports tqdm.auto, which warns in a notebook without ipywidgets about a progress bar that
         # is never shown here (and prints a site-packages path into the notebook's output).
         warnings.filterwarnings("ignore", message="IProgress not found")
-        cohort = generate_cohort(config, progress=False)
+        cohort = generate_cohort(config, progress=False, chest_only=True)
     ids = [row["id"] for row in cohort["manifest"]]
     regions = pd.DataFrame(cohort["regions"])
     marked = set(regions.loc[regions["finding"] == "marker", "id"])

@@ -1,5 +1,7 @@
 """The embedded cohort: reproducible, split by patient, needs both modalities, rejects bad parameters."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,7 +79,7 @@ def test_notes_are_realistic_text(cohort):
     assert (
         notes.str.contains(r"\bSOB\b|\bPND\b|\bLE edema\b|\bHTN\b", regex=True).mean() > 0.2
     )  # abbreviations
-    assert notes.str.contains(r"MRN: \d{8}", regex=True).all()  # fake identifiers for the privacy chapter
+    assert notes.str.contains(r"MRN:? \d{8}", regex=True).all()  # fake identifiers for the privacy chapter
     assert notes.nunique() == len(notes)
     assert cohort["report"].str.len().min() > 10
 
@@ -96,6 +98,33 @@ def test_generation_is_deterministic_and_seed_dependent():
     assert a["manifest"] == b["manifest"]
     assert all(np.array_equal(a["images"][k], b["images"][k]) for k in a["images"])
     assert a["manifest"] != c["manifest"]
+
+
+def test_identifier_spans_are_exact_and_their_wording_leaves_the_clinical_text_alone():
+    from crossmodal_lib.data.cohort import IDENTIFIER_TYPES, _patient, write_note
+
+    for seed in range(20):
+        patient = _patient(np.random.default_rng(seed), seed)
+        f = {k: bool(seed % 2) for k in ("infection", "congestion", "constitutional")}
+        vitals = {"temp": 37.0, "hr": 80, "rr": 16, "spo2": 97, "sbp": 120, "dbp": 80}
+        rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+        a, spans_a = write_note(rng_a, f, patient, "2022-03-31", vitals, np.random.default_rng([seed, 1]))
+        b, spans_b = write_note(rng_b, f, patient, "2022-03-31", vitals, np.random.default_rng([seed, 2]))
+        for text, spans in ((a, spans_a), (b, spans_b)):
+            assert spans and all(text[s["start"] : s["end"]] == s["text"] for s in spans)
+            assert {s["type"] for s in spans} <= set(IDENTIFIER_TYPES)
+        clinical = r"(?:CC|HPI|Vitals|PMH): [^.]*\."
+        assert re.findall(clinical, a) == re.findall(clinical, b) != []  # the same clinical parts ...
+        assert rng_a.random() == rng_b.random()  # ... and the same draws left for the rest of the cohort
+
+
+def test_chest_only_generates_the_same_chest_question():
+    config = CohortConfig(n_patients=6, seed=3, image_size=32)
+    full, chest = generate_cohort(config), generate_cohort(config, chest_only=True)
+    for key in ("manifest", "findings", "regions"):
+        assert chest[key] == full[key], key
+    assert all(np.array_equal(chest["images"][k], full["images"][k]) for k in full["images"])
+    assert full["cardiac"] and full["triage"] and not chest["cardiac"] and not chest["triage"]
 
 
 @pytest.mark.parametrize(

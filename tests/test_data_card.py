@@ -64,3 +64,11 @@ def test_data_card_quotes_the_finding_regions():
     regions = load_finding_regions()
     expected = f"{len(regions)} regions: {_counts(regions['finding'])}"
     assert expected in flat
+
+
+def test_data_card_quotes_the_identifiers():
+    import pandas as pd
+
+    flat = re.sub(r"\s+", " ", (DATA_DIR / "README.md").read_text())
+    spans = pd.read_csv(DATA_DIR / "cohort" / "identifiers.csv", keep_default_na=False)
+    assert f"{len(spans)} identifiers: {_counts(spans['type'])}" in flat

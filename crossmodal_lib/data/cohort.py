@@ -58,6 +58,21 @@ REGION_KINDS = (*IMAGE_FINDINGS, "marker")
 REGIONS_COLUMNS = ("id", "finding", "y0", "x0", "y1", "x1")
 # Probability of a side marker on an image in the committed cohort, whatever the label.
 MARKER_RATE = 0.2
+# Where the generator wrote each identifier in a chest note (chapter 12's ground truth for de-identification):
+# character offsets into the manifest's ``text``, text[start:end] == the identifier.
+IDENTIFIERS_FILE = "identifiers.csv"
+IDENTIFIERS_COLUMNS = ("id", "start", "end", "type", "text")
+# The identifier types the notes contain, with the HIPAA Safe Harbor category (45 CFR 164.514(b)(2)) of each.
+IDENTIFIER_TYPES = {
+    "NAME": "names (of the patient, relatives, household members)",
+    "DATE": "all elements of dates (except year) directly related to an individual",
+    "AGE": "ages over 89",
+    "PHONE": "telephone numbers",
+    "EMAIL": "electronic mail addresses",
+    "MRN": "medical record numbers",
+    "ADDRESS": "geographic subdivisions smaller than a state (street address, city, ZIP code)",
+    "HOSPITAL": "geographic subdivisions smaller than a state (a named hospital places the patient)",
+}
 # The other questions live in subfolders, each in the folder format (chapters 07-09); see the data card.
 CARDIAC_COLUMNS = ("id", "patient_id", "visit", "split", "ecg", "text", "age", "sex", "label")
 CARDIAC_FINDINGS_COLUMNS = (
@@ -479,9 +494,21 @@ def _fill(rng: np.random.Generator, phrase: str) -> str:
 
 
 def write_note(
-    rng: np.random.Generator, f: dict[str, bool], patient: dict, visit_date: str, vitals: dict
-) -> str:
-    """A free-text clinical note: identifiers, complaint, symptoms (with negations), vitals, history, noise."""
+    rng: np.random.Generator,
+    f: dict[str, bool],
+    patient: dict,
+    visit_date: str,
+    vitals: dict,
+    id_rng: np.random.Generator | None = None,
+) -> tuple[str, list[dict]]:
+    """A free-text clinical note and where its identifiers are: ``(text, spans)`` (chapters 01 and 12).
+
+    Identifiers (a header in one of several formats, and sentences about relatives, nurses, phone numbers,
+    hospitals, addresses, dates, e-mail in the free text), complaint, symptoms (with negations), vitals, history,
+    noise. ``spans`` are ``{"start", "end", "type", "text"}`` with ``text == note[start:end]``. The identifiers
+    are drawn from ``id_rng`` (default: a stream of ``rng``'s next draw), so how they read never changes the
+    clinical content, which ``rng`` draws exactly as before they were added.
+    """
     parts = [
         f"Patient: {patient['name']}  MRN: {patient['mrn']}  DOB: {patient['dob']}",
         f"Seen {visit_date} by {choice(rng, DOCTORS)}.",
@@ -509,7 +536,117 @@ def write_note(
         parts.append(f"Smoker, {patient['pack_years']} pack-years.")
     for _ in range(int(rng.integers(0, 4))):
         parts.insert(int(rng.integers(3, len(parts) + 1)), choice(rng, IRRELEVANT))
-    return " ".join(typo(rng, p) for p in parts)
+    # The first two parts were the old fixed header: still drawn and typed (the same draws of rng), then replaced.
+    clinical = [[(typo(rng, p), None)] for p in parts][2:]
+    id_rng = id_rng if id_rng is not None else np.random.default_rng(rng.integers(2**63))
+    return _join_segments(_identifier_parts(id_rng, patient, visit_date, clinical))
+
+
+_HOSPITALS = (
+    "St Mary's Hospital",
+    "Riverside General Hospital",
+    "Northfield Clinic",
+    "Lakeview Medical Centre",
+    "Hillcrest Care Home",
+    "Eastgate Infirmary",
+)
+_STREETS = ("Elm Street", "Station Road", "Oak Avenue", "Mill Lane", "Park Crescent", "High Street")
+_TOWNS = ("Springfield", "Ashford", "Millbrook", "Westbury", "Fairview", "Kingsport")
+_RELATIVES = ("daughter", "son", "wife", "husband", "sister", "brother", "neighbour")
+_MAIL_DOMAINS = ("mail.com", "example.org", "post.net", "inbox.co.uk")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# Sentences about the patient's people and places, written into the free text. {TYPE} is an identifier slot.
+_IDENTIFIER_SENTENCES = (
+    "Accompanied by {rel} {NAME}.",
+    "Vitals taken by nurse {NAME}.",
+    "{Rel} {NAME} can be reached on {PHONE}.",
+    "Contact number {PHONE}.",
+    "Referred from {HOSPITAL}.",
+    "Previously admitted to {HOSPITAL} on {DATE}.",
+    "Lives at {ADDRESS} with {rel}.",
+    "Symptoms began {DATE}.",
+    "Copy of results to {EMAIL}.",
+    "Follow-up with Dr. {NAME} on {DATE}.",
+)
+
+
+def _date_text(rng: np.random.Generator, date: str, relative: bool = False) -> str:
+    """One date in one of the formats clinicians write (ISO, US, day month, month day; or "last Tuesday")."""
+    d = pd.Timestamp(date)
+    if relative and rng.random() < 0.4:
+        return f"last {choice(rng, _WEEKDAYS)}"
+    formats = ("%Y-%m-%d", "%m/%d/%Y", "%d %B %Y", "%B %d, %Y", "%d-%b-%Y", "%d %B")
+    return d.strftime(choice(rng, formats)).replace(" 0", " ")
+
+
+def _identifier_parts(
+    rng: np.random.Generator, patient: dict, visit_date: str, clinical: list[list]
+) -> list[list[tuple[str, str | None]]]:
+    """The note's parts as segments (text, identifier type or None): a header, then the clinical parts with
+    identifier sentences among them (chapter 12)."""
+    first, last = patient["name"].split(" ", 1)
+    doctor = choice(rng, DOCTORS).removeprefix("Dr. ")
+    style = int(rng.integers(3))
+    if style == 0:
+        name, dob, seen = patient["name"], patient["dob"], visit_date
+        header = [[("Patient: ", None), (name, "NAME"), ("  MRN: ", None), (patient["mrn"], "MRN")]]
+        header[0] += [("  DOB: ", None), (dob, "DATE")]
+        header.append([("Seen ", None), (seen, "DATE"), (" by Dr. ", None), (doctor, "NAME"), (".", None)])
+    else:
+        name = f"{last}, {first}" if style == 1 else patient["name"]
+        dob, seen = _date_text(rng, patient["dob"]), _date_text(rng, visit_date)
+        sep = (" | MRN ", " | DOB ", "") if style == 1 else (" (MRN ", "), born ", ".")
+        header = [[(name, "NAME"), (sep[0], None), (patient["mrn"], "MRN"), (sep[1], None), (dob, "DATE")]]
+        header[0] += [(sep[2], None)] if sep[2] else []
+        header.append(
+            [("Clinic visit ", None), (seen, "DATE"), (", Dr. ", None), (doctor, "NAME"), (".", None)]
+        )
+    age = patient["age"] - (2024 - int(visit_date[:4]))
+    if age > 89 and rng.random() < 0.8:  # an age over 89 is an identifier (Safe Harbor); younger ages are not
+        header.append(
+            [(str(age), "AGE"), (f"-year-old {'woman' if patient['sex'] == 'F' else 'man'}.", None)]
+        )
+    parts = header + clinical
+    for _ in range(1 + int(rng.integers(3))):
+        sentence = choice(rng, _IDENTIFIER_SENTENCES)
+        rel = choice(rng, _RELATIVES)
+        later = 1 if sentence.startswith("Follow-up") else -1
+        values = {
+            "rel": rel,
+            "Rel": rel.capitalize(),
+            "NAME": f"{choice(rng, FIRST_NAMES)} {choice(rng, LAST_NAMES)}",
+            "PHONE": choice(rng, ("({0}) 555-{1:04d}", "555-{1:04d}", "+44 7700 {0}{2:03d}")).format(
+                *(int(v) for v in rng.integers((200, 0, 0), (1000, 10000, 1000)))
+            ),
+            "HOSPITAL": choice(rng, _HOSPITALS),
+            "DATE": _date_text(  # a follow-up lies ahead; "on last Tuesday" is not English
+                rng,
+                str(pd.Timestamp(visit_date) + pd.Timedelta(days=int(rng.integers(1, 400)) * later)),
+                relative="on {DATE}" not in sentence,
+            ),
+            "ADDRESS": f"{int(rng.integers(1, 200))} {choice(rng, _STREETS)}, {choice(rng, _TOWNS)}",
+            "EMAIL": f"{first.lower()}.{last.lower().replace(chr(39), '')}@{choice(rng, _MAIL_DOMAINS)}",
+        }
+        segments = []
+        for k, piece in enumerate(sentence.replace("}", "{").split("{")):
+            if k % 2 == 0:
+                segments.append((piece, None))
+            else:
+                segments.append((values[piece], piece if piece.isupper() else None))
+        parts.insert(int(rng.integers(len(header) + 1, len(parts) + 1)), [s for s in segments if s[0]])
+    return parts
+
+
+def _join_segments(parts: list[list[tuple[str, str | None]]]) -> tuple[str, list[dict]]:
+    """Join the parts with spaces; record where each identifier segment landed."""
+    text, spans = "", []
+    for i, part in enumerate(parts):
+        text += " " if i else ""
+        for chunk, kind in part:
+            if kind is not None:
+                spans.append({"start": len(text), "end": len(text) + len(chunk), "type": kind, "text": chunk})
+            text += chunk
+    return text, spans
 
 
 def write_report(rng: np.random.Generator, f: dict[str, bool]) -> str:
@@ -608,23 +745,27 @@ def _vitals(rng: np.random.Generator, f: dict[str, bool]) -> dict:
     }
 
 
-def generate_cohort(config: CohortConfig | None = None, progress: bool | None = None) -> dict:
+def generate_cohort(
+    config: CohortConfig | None = None, progress: bool | None = None, chest_only: bool = False
+) -> dict:
     """Generate the cohort in memory: rows for the manifests and findings, images, ECGs and clips as arrays.
 
     Chapter 00/01. Returns ``{"manifest": [dict], "findings": [dict], "regions": [dict], "images": {id: array},
     "ecgs": {id: array},
     "cardiac": [dict], "cardiac_findings": [dict], "cardiac_ecgs": {id: array}, "motion": [dict],
-    "motion_findings": [dict], "clips": {id: array}, "triage": [dict], "triage_findings": [dict]}``; "regions" are
+    "motion_findings": [dict], "clips": {id: array}, "triage": [dict], "triage_findings": [dict], "identifiers": [dict]}``; "identifiers" are the rows of ``identifiers.csv`` (where
+    each chest note names a person, place, date or number: chapter 12); "regions" are
     the rows of ``finding_regions.csv`` (where ``render_image`` drew each finding and side marker).
     The cardiac and movement questions draw from their own random streams (seeded by the visit and the patient),
-    so adding them left every file of the chest question byte for byte as it was.
+    so adding them left every file of the chest question byte for byte as it was; ``chest_only=True`` skips them
+    (their lists stay empty) and gives the same chest question, in a third of the time.
     """
     from tqdm.auto import tqdm
 
     cfg = config or CohortConfig()
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    manifest, findings_rows, images, ecgs, regions = [], [], {}, {}, []
+    manifest, findings_rows, images, ecgs, regions, identifiers = [], [], {}, {}, [], []
     others: dict = {key: [] for key in ("cardiac", "cardiac_findings", "motion", "motion_findings")}
     others |= {"cardiac_ecgs": {}, "clips": {}}
     show = cfg.n_patients >= 2000 if progress is None else progress
@@ -663,6 +804,11 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
             regions += [{"id": vid, **region} for region in drawn]
             af = bool((f["congestion"] and rng.random() < 0.4) or rng.random() < 0.05)
             ecgs[vid] = render_ecg(rng, vitals["hr"], af)
+            # The identifiers come from the visit's own stream: their wording leaves every other draw as it was.
+            note, spans = write_note(
+                rng, f, patient, str(date), vitals, np.random.default_rng([cfg.seed, 4, visit_counter])
+            )
+            identifiers += [{"id": vid, **span} for span in spans]
             manifest.append(
                 {
                     "id": vid,
@@ -670,7 +816,7 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
                     "visit": v + 1,
                     "split": "",
                     "image": f"images/{vid}.png",
-                    "text": write_note(rng, f, patient, str(date), vitals),
+                    "text": note,
                     "report": write_report(rng, f),
                     "ecg": f"ecg/{vid}.npy",
                     "age": patient["age"] - (2024 - int(str(date)[:4])),
@@ -686,19 +832,21 @@ def generate_cohort(config: CohortConfig | None = None, progress: bool | None = 
                     "label_noisy": int(noisy),
                 }
             )
-            _other_questions(cfg, manifest[-1], visit_counter, walker, others)
+            if not chest_only:
+                _other_questions(cfg, manifest[-1], visit_counter, walker, others)
     # Patient-level split: every visit of a patient lands in the same split.
     split = split_by_patient(pd.DataFrame(manifest), cfg.split_fractions, cfg.seed)
     for row, name in zip(manifest, split, strict=True):
         row["split"] = name
-    for question in ("cardiac", "motion"):
+    for question in () if chest_only else ("cardiac", "motion"):
         for row, chest_row in zip(others[question], manifest, strict=True):
             row["split"] = chest_row["split"]
-    triage, triage_findings = _triage(cfg, manifest, findings_rows, others)
+    triage, triage_findings = ([], []) if chest_only else _triage(cfg, manifest, findings_rows, others)
     return {
         "manifest": manifest,
         "findings": findings_rows,
         "regions": regions,
+        "identifiers": identifiers,
         "images": images,
         "ecgs": ecgs,
         **others,
@@ -859,6 +1007,7 @@ def cohort_files(cohort: dict) -> dict[str, bytes]:
         "manifest.csv": _csv_bytes(cohort["manifest"], MANIFEST_COLUMNS),
         "findings.csv": _csv_bytes(cohort["findings"], FINDINGS_COLUMNS),
         REGIONS_FILE: _csv_bytes(cohort["regions"], REGIONS_COLUMNS),
+        IDENTIFIERS_FILE: _csv_bytes(cohort["identifiers"], IDENTIFIERS_COLUMNS),
     }
     for vid in sorted(cohort["images"]):
         files[f"images/{vid}.png"] = _png_bytes(cohort["images"][vid])
