@@ -1,4 +1,4 @@
-"""Command line: ``python -m crossmodal_lib {generate,data,verify,train} ...`` (see README.md)."""
+"""Command line: ``python -m crossmodal_lib {generate,data,verify,train,deidentify} ...`` (see README.md)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deidentify(args: argparse.Namespace) -> int:
+    from crossmodal_lib.privacy import deidentify_folder
+
+    report = deidentify_folder(
+        args.data, args.out, surrogates=args.surrogates, pseudonymise_ids=args.pseudonymise_ids
+    )
+    replaced = ", ".join(f"{kind} {n}" for kind, n in report["replaced"].items() if n)
+    print(f"de-identified {report['notes']} notes ({replaced or 'no identifier found'})")
+    print(f"DICOM files: {report['dicom_files']}, other files copied: {report['copied_files']}")
+    for warning in report["burned_in_warnings"]:
+        print(f"  check for burned-in text: {warning}")
+    print(
+        f"wrote the de-identified copy to {args.out} (not copied: {', '.join(report['skipped']) or 'nothing'})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m crossmodal_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--specialist cardiac=data/cohort/cardiac --specialist motion=data/cohort/motion",
     )
     t.set_defaults(func=_train)
+
+    de = sub.add_parser("deidentify", help="write a de-identified copy of a data folder (chapter 12)")
+    de.add_argument("--data", required=True, type=Path, help="the folder to copy (it is never changed)")
+    de.add_argument("--out", required=True, type=Path, help="a new or empty folder, outside --data")
+    de.add_argument(
+        "--surrogates", action="store_true", help="fake names and shifted dates instead of [NAME], [DATE] ..."
+    )
+    de.add_argument("--pseudonymise-ids", action="store_true", help="replace patient ids by keyed pseudonyms")
+    de.set_defaults(func=_deidentify)
     return parser
 
 
