@@ -16,7 +16,10 @@ SPINE = [
     "explain",
     "signal_text",
     "quality",
+    "privacy",
     "pipeline",
+    "federated",
+    "distributed",
 ]
 ROOT = Path(crossmodal_lib.__file__).parent
 
