@@ -237,8 +237,13 @@ def train_worker(
             "TF_CONFIG is not set: start the workers with run_workers, or set it in each worker's environment "
             "as tf_config() shows"
         )
-    config = json.loads(os.environ["TF_CONFIG"])
-    index, n_workers = int(config["task"]["index"]), len(config["cluster"]["worker"])
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        index, n_workers = int(config["task"]["index"]), len(config["cluster"]["worker"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"TF_CONFIG must be JSON like tf_config()'s output, got {os.environ['TF_CONFIG']!r}"
+        ) from exc
     from crossmodal_lib.course import tf_threads
 
     threads = tf_threads()  # CROSSMODAL_THREADS, 1 when unset: two workers must not fight over two cores
@@ -246,9 +251,13 @@ def train_worker(
     if not 1 <= batch_size <= len(y):
         raise ValueError(f"batch_size must be in 1..{len(y)} (the number of rows), got {batch_size}")
 
+    import warnings
+
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    # tf.data's notice when a distributed dataset is iterated in a tf.function; it changes nothing here.
+    warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
     # Threads are fixed before TensorFlow's runtime starts, which creating the strategy does.
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -264,9 +273,8 @@ def train_worker(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING
     )
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    _say(
-        f"worker {index}: cluster up in {time.perf_counter() - started:.1f} s, {strategy.num_replicas_in_sync} replicas"
-    )
+    replicas = strategy.num_replicas_in_sync
+    _say(f"worker {index}: cluster of {replicas} up in {time.perf_counter() - started:.1f} s ({_clock()})")
 
     # 1. The model and its optimizer inside the strategy's scope: their variables are mirrored on every worker.
     keras.utils.set_random_seed(seed)  # the same initial weights and the same shuffle on every worker
@@ -391,7 +399,8 @@ def run_workers(
 ) -> dict:
     """Train the early fusion MLP on ``n_workers`` local worker processes and return the chief's result (ch. 12).
 
-    ``data``: ``{modality: features}`` with labels ``y``, or the path of a ``save_blocks`` file (then no ``y``).
+    ``data``: ``{modality: features}`` with labels ``y`` (``n_classes`` classes), or the path of a ``save_blocks``
+    file (which holds its labels and number of classes).
     Each worker is ``python -m crossmodal_lib.distributed worker ...`` with its own ``TF_CONFIG`` (free loopback
     ports); its output goes to ``out_dir/worker-<i>.log`` (a temporary folder, removed at the end, when
     ``out_dir`` is None). ``env`` adds environment variables for the workers (``{"TF_ENABLE_ONEDNN_OPTS": "1"}``,
@@ -476,6 +485,17 @@ def run_workers(
     return {**result, "wall_s": wall_s, "out_dir": None if temporary else out}
 
 
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    import signal
+
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
 def _watch(
     processes: Sequence[subprocess.Popen], logs: Sequence[Path], deadline: float, timeout: float
 ) -> None:
@@ -486,7 +506,7 @@ def _watch(
         if failed:
             i = failed[0]
             raise WorkerError(
-                f"worker {i} (pid {processes[i].pid}) failed with exit code {codes[i]}; all workers stopped. "
+                f"worker {i} (pid {processes[i].pid}) failed ({_exit_reason(codes[i])}); all workers stopped. "
                 f"The end of {logs[i]}:\n{_tail(logs[i])}"
             )
         if all(code == 0 for code in codes):
@@ -522,18 +542,15 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 def _exit_after(seconds: float) -> None:
     """A watchdog: end this process after ``seconds`` even if the launcher died and nobody kills it.
 
-    A worker waiting for a peer that never comes blocks forever in TensorFlow and ignores SIGTERM (measured: still
-    waiting after 10 minutes), so ``run_workers`` kills with SIGKILL, and this thread covers a killed launcher.
+    A worker waiting for a peer that never comes blocks inside TensorFlow, holding Python's lock, and ignores
+    SIGTERM (measured: still waiting after 10 minutes; a Python timer thread never ran). So ``run_workers`` kills
+    with SIGKILL, and here the kernel ends the process: SIGALRM with its default action, which needs no Python.
     """
-    import threading
+    import signal
 
-    def stop() -> None:
-        _say(f"worker: still running after its deadline of {seconds:g} s; exiting ({_clock()})")
-        os._exit(124)
-
-    timer = threading.Timer(seconds, stop)
-    timer.daemon = True
-    timer.start()
+    if hasattr(signal, "setitimer"):  # POSIX; on Windows only the launcher's timeout applies
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _worker_main(argv: Sequence[str]) -> int:
@@ -575,6 +592,7 @@ def _cohort_blocks(
         seed=seed,
         modalities=("image", "text"),
         cache_dir=REPO_ROOT / ".cache",
+        verbose=True,  # "features loaded from the cache", or the encoders' training (a few minutes) the first time
     )
     return (
         features.blocks("train"),
@@ -624,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.blocks:
         data, y, n_classes = args.blocks, None, None
     else:
-        print("features of the chest cohort (fast mode, cached in .cache) ...", flush=True)
+        print("features of the chest cohort (fast mode, cached in .cache):", flush=True)
         data, y, val, y_val, n_classes = _cohort_blocks(args.seed)
     result = run_workers(
         data,

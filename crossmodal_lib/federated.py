@@ -15,7 +15,6 @@ by each hospital's number of training rows. This module simulates that on the co
                         validation; -> FedAvgResult (model, history, chosen_round)
     average_weights     the server's step: Σ_k (n_k / n) w_k
     pooled_statistics   the global mean and variance of each block from per-hospital (n, mean, variance)
-    SafeEarlyFusion     EarlyFusion whose standardisation survives a CNN unit that was silent in the training rows
     compare_training    central vs FedAvg vs each hospital alone, on the same pooled test split
 
 What is federated here, honestly stated: only the fusion MLP, Z = MLP(F_x, F_y). The feature extractors are the
@@ -30,9 +29,9 @@ model with 3 clients (most of it start-up), outside the notebook's seeds and thr
 ``run_simulation`` is deprecated in favour of the ``flwr run`` command line. :func:`fedavg` is the same weighted
 average as Flower's ``FedAvg`` strategy, in one function that runs in the notebook's process.
 
-Standardisation across sites: a CNN unit that never fired on a model's training rows has variance 0, and
-``build_mlp`` would multiply it by 10^7 wherever another scanner makes it fire; every model here therefore uses
-:class:`SafeEarlyFusion`'s rule (scikit-learn's: such columns are scaled by 1).
+Standardisation across sites: a CNN unit that never fired on a model's training rows has variance 0; the
+course's ``fusion.set_standardisation`` scales such a column by 1 (scikit-learn's rule) rather than by 10^7, so
+another scanner that makes the unit fire does not blow the model up.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ __all__ = [
     "FEDAVG_BUDGET",
     "FEDAVG_LEARNING_RATE",
     "FedAvgResult",
-    "SafeEarlyFusion",
     "Scanner",
     "acquire",
     "average_weights",
@@ -319,7 +317,7 @@ def pooled_statistics(
     their count, mean and variance (the same information as n, Σx and Σx², which a secure aggregation could add
     up so that the server sees only the totals), and the server combines them:
     mean = Σ n_k m_k / n,  var = Σ n_k (v_k + (m_k - mean)²) / n. A column constant on every hospital's rows
-    gets variance 1 (see :class:`SafeEarlyFusion`).
+    gets variance 1 (``fusion.set_standardisation``).
     """
     out = {}
     for name in client_blocks[0]:
@@ -330,52 +328,21 @@ def pooled_statistics(
         w = (n / n.sum())[:, None]
         mean = (w * means).sum(axis=0)
         var = (w * (variances + (means - mean) ** 2)).sum(axis=0)
-        out[name] = (mean.astype(np.float32), _safe_variance(var).astype(np.float32))
+        out[name] = (mean.astype(np.float32), var.astype(np.float32))  # set_standardisation guards constants
     return out
-
-
-def _safe_variance(var: np.ndarray) -> np.ndarray:
-    # Keras divides by max(sd, epsilon); where sd < epsilon the column was constant: scale it by 1 instead.
-    import keras
-
-    return np.where(np.sqrt(np.maximum(var, 0)) < keras.config.epsilon(), 1.0, var)
-
-
-def _constant_safe(model, names: Sequence[str]) -> None:
-    """Scale the columns that were constant in the training rows by 1 in ``build_mlp``'s Normalization layers."""
-    for name in names:
-        layer = model.get_layer(f"{name}_standardised")
-        layer.adapt_variance.assign(_safe_variance(np.asarray(layer.adapt_variance)).astype(np.float32))
-        layer.finalize_state()
-
-
-class SafeEarlyFusion(fusion.EarlyFusion):
-    """``EarlyFusion`` (chapter 04) whose standardisation survives a column that was constant in training (ch. 12).
-
-    ``build_mlp`` standardises each column by (x - mean) / max(sd, 1e-7). A CNN unit that never fired on the
-    training rows (sd = 0) is multiplied by 10^7 when another hospital's scanner makes it fire: on the cohort, one
-    such validation row raised the validation loss from about 1 to 20, and early stopping then kept a model from
-    epoch 1. Here such columns are scaled by 1 instead (scikit-learn's ``StandardScaler`` rule), before training;
-    everything else is ``EarlyFusion``'s: the same network, training, early stopping and ``predict_proba``.
-    """
-
-    def _build(self, blocks):
-        model = super()._build(blocks)
-        _constant_safe(model, list(blocks))
-        return model
 
 
 @dataclass
 class FedAvgResult:
     """What ``fedavg`` returns (chapter 12).
 
-    ``model``: the global model of the chosen round, a :class:`SafeEarlyFusion` (chapter 04's ``EarlyFusion``:
-    same network, same ``predict_proba``); only the way its weights were found differs. ``history``: one row per round (val_loss,
+    ``model``: the global model of the chosen round, chapter 04's ``EarlyFusion`` (same network,
+    same ``predict_proba``); only the way its weights were found differs. ``history``: one row per round (val_loss,
     val_auc, train_loss: the hospitals' mean training loss weighted by rows, seconds). ``chosen_round``: the round
     with the best validation score (the last round without validation data).
     """
 
-    model: SafeEarlyFusion
+    model: fusion.EarlyFusion
     history: pd.DataFrame
     chosen_round: int
     counts: list[int] = field(default_factory=list)
@@ -419,11 +386,7 @@ def _set_normalization(
 ) -> None:
     """Give ``build_mlp``'s Normalization layers the pooled statistics instead of one hospital's."""
     for name in names:
-        layer = model.get_layer(f"{name}_standardised")
-        mean, var = stats[name]
-        layer.adapt_mean.assign(mean)
-        layer.adapt_variance.assign(var)
-        layer.finalize_state()
+        fusion.set_standardisation(model.get_layer(f"{name}_standardised"), *stats[name])
 
 
 def _inputs(blocks: Mapping[str, np.ndarray]):
@@ -531,7 +494,7 @@ def fedavg(
     chosen_round, weights = best
     for v, w in zip(server.trainable_weights, weights, strict=True):
         v.assign(w)
-    model = SafeEarlyFusion(
+    model = fusion.EarlyFusion(
         n_classes=n_classes,
         hidden=hidden,
         dropout=dropout,
@@ -563,9 +526,7 @@ def compare_training(
     ``central``: ``EarlyFusion`` on all hospitals' training rows, early stopping on all validation rows (the model
     one would train if the data could be pooled). ``FedAvg``: :func:`fedavg`, its round chosen on all validation
     rows. ``hospital k alone``: ``EarlyFusion`` on hospital k's training rows, early stopping on its own
-    validation rows (what it could do without the others). Central and each hospital train a
-    :class:`SafeEarlyFusion` (``EarlyFusion`` that survives CNN units the scanners make fire where they were silent
-    in its training rows), as FedAvg's pooled statistics do. All are scored on the same pooled test split, with a
+    validation rows (what it could do without the others). All are scored on the same pooled test split, with a
     bootstrap CI over patients (``budget("bootstrap", fast)`` resamples unless ``n_resamples``); the
     ``EarlyFusion`` models train ``budget("mlp", fast)`` epochs at most unless ``epochs``. ``features``:
     usually :func:`site_features`'s. Rows: model; columns: roc_auc, roc_auc_low, roc_auc_high, train_rows,
@@ -606,7 +567,7 @@ def compare_training(
         )
 
     start = time.perf_counter()
-    central = SafeEarlyFusion(**mlp).fit(features.blocks("train"), features.part("train")["y"], val)
+    central = fusion.EarlyFusion(**mlp).fit(features.blocks("train"), features.part("train")["y"], val)
     score("central", central, int(features.mask("train").sum()), start)
     start = time.perf_counter()
     result = fedavg(tr_blocks, tr_y, val, rounds=rounds, local_epochs=local_epochs, seed=seed, n_classes=k)
@@ -615,6 +576,6 @@ def compare_training(
         start = time.perf_counter()
         # Its own validation rows for early stopping, when it has them (it cannot see the other hospitals').
         own_val = (va_blocks[h], va_y[h]) if len(va_y[h]) else None
-        alone = SafeEarlyFusion(**mlp).fit(tr_blocks[h], tr_y[h], own_val)
+        alone = fusion.EarlyFusion(**mlp).fit(tr_blocks[h], tr_y[h], own_val)
         score(f"hospital {h} alone", alone, len(tr_y[h]), start)
     return pd.DataFrame(rows).set_index("model")

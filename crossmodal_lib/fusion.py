@@ -143,7 +143,24 @@ def _normalizer(block: np.ndarray, name: str):
 
     layer = keras.layers.Normalization(name=name)
     layer.adapt(block)
+    set_standardisation(layer, np.asarray(layer.adapt_mean), np.asarray(layer.adapt_variance))
     return layer
+
+
+def set_standardisation(layer, mean: np.ndarray, variance: np.ndarray) -> None:
+    """Give a Normalization layer its mean and variance; a column constant in them is scaled by 1 (chapters 04, 12).
+
+    Keras divides by max(sd, 1e-7), so a column that was constant in the training rows (a CNN unit that never
+    fired) would be multiplied by 10^7 wherever it does vary, for example under another hospital's scanner. Such a
+    column is scaled by 1 instead, scikit-learn's ``StandardScaler`` rule; every other column is unchanged.
+    """
+    import keras
+
+    variance = np.asarray(variance, dtype=np.float64)
+    constant = np.sqrt(np.maximum(variance, 0)) < keras.config.epsilon()
+    layer.adapt_mean.assign(np.asarray(mean, dtype=np.float32))
+    layer.adapt_variance.assign(np.where(constant, 1.0, variance).astype(np.float32))
+    layer.finalize_state()
 
 
 def build_mlp(

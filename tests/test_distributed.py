@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from synthetic_blocks import xor_blocks
 
 from crossmodal_lib import distributed
 
@@ -28,14 +29,7 @@ TIMEOUT = 150  # seconds per launch; the runs take 5-20 s on a 2-core machine (l
 
 
 def _data(n=320, seed=0):
-    """Four classes: the image block separates {0,1} from {2,3}, the text block {0,2} from {1,3}."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 4
-    F_x = rng.normal(size=(n, 32)).astype(np.float32)
-    F_y = rng.normal(size=(n, 24)).astype(np.float32)
-    F_x[:, 0] += 2.0 * (y >= 2)
-    F_y[:, 0] += 2.0 * (y % 2)
-    return {"image": F_x, "text": F_y}, y
+    return xor_blocks(n, dims=(32, 24), shift=2.0, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_blocks import xor_blocks
 
 from crossmodal_lib import federated as fed
 from crossmodal_lib import fusion
@@ -32,14 +33,7 @@ def _frame(n_patients=400, seed=0):
 
 
 def _blocks(n=120, seed=0):
-    """Four classes; F_x separates {0,1} from {2,3}, F_y separates {0,2} from {1,3}: only both give the class."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 4
-    F_x = rng.normal(size=(n, 6)).astype(np.float32)
-    F_y = rng.normal(size=(n, 5)).astype(np.float32)
-    F_x[:, 0] += 2.5 * (y >= 2)
-    F_y[:, 0] += 2.5 * (y % 2)
-    return {"image": F_x, "text": F_y}, y
+    return xor_blocks(n, seed=seed)
 
 
 def _take(blocks, rows):
@@ -218,18 +212,16 @@ def test_fedavg_refuses_bad_inputs_naming_the_hospital():
         fed.fedavg(good, [y, y], rounds=1, select="accuracy")
 
 
-def test_safe_early_fusion_survives_a_unit_that_was_silent_in_training():
-    """A column constant (0) in training but not later: EarlyFusion multiplies it by 1e7, SafeEarlyFusion by 1."""
+def test_standardisation_survives_a_unit_that_was_silent_in_training():
+    """A column constant (0) in training but not later: scaled by 1 (scikit-learn's rule), not by 1 / 1e-7."""
     blocks, y = _blocks(80)
     blocks["image"][:, 1] = 0.0  # a CNN unit that never fired on the training rows
     later = {name: b.copy() for name, b in blocks.items()}
     later["image"][:, 1] = 0.5  # ... fires under another hospital's scanner
-    settings = {"epochs": 3, "hidden": 16, "seed": 0}
-    safe = fed.SafeEarlyFusion(**settings).fit(blocks, y)
-    plain = fusion.EarlyFusion(**settings).fit(blocks, y)
-    np.testing.assert_allclose(safe.predict_proba(blocks), plain.predict_proba(blocks), atol=1e-6)
-    shift = lambda model: np.abs(model.predict_proba(later) - model.predict_proba(blocks)).max()  # noqa: E731
-    assert shift(safe) < 0.2 < shift(plain)
+    model = fusion.EarlyFusion(epochs=3, hidden=16, seed=0).fit(blocks, y)
+    layer = model.model_.get_layer("image_standardised")
+    assert np.asarray(layer.variance)[0, 1] == 1.0  # the constant column
+    assert np.abs(model.predict_proba(later) - model.predict_proba(blocks)).max() < 0.2
 
 
 # ------------------------------------------------------------------------------------------------ comparison

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from synthetic_blocks import xor_blocks
 
 from crossmodal_lib import fusion
 from crossmodal_lib.evaluate import macro_roc_auc
@@ -15,14 +16,8 @@ def _course_setup():
 
 
 def _tiny(n=120, seed=0):
-    """Four classes; F_x separates {0,1} from {2,3}, F_y separates {0,2} from {1,3}: only both give the class."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 4
-    F_x = rng.normal(size=(n, 6)).astype(np.float32)
-    F_y = rng.normal(size=(n, 5)).astype(np.float32)
-    F_x[:, 0] += 2.5 * (y >= 2)
-    F_y[:, 0] += 2.5 * (y % 2)
-    return F_x, F_y, y
+    blocks, y = xor_blocks(n, seed=seed)
+    return blocks["image"], blocks["text"], y
 
 
 FAST = {"epochs": 40, "batch_size": 16, "hidden": 16}

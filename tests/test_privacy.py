@@ -353,3 +353,16 @@ def test_deidentify_folder_caps_ages_and_refuses_to_overwrite(tmp_path):
             P.deidentify_folder(folder, bad)
     with pytest.raises(FileNotFoundError, match="no manifest.csv"):
         P.deidentify_folder(tmp_path / "out" / "..", tmp_path / "elsewhere")
+
+
+def test_the_deidentify_command_writes_a_copy_and_never_overwrites(tiny_cohort, tmp_path, capsys):
+    from crossmodal_lib.__main__ import main
+
+    out = tmp_path / "copy"
+    assert main(["deidentify", "--data", str(tiny_cohort), "--out", str(out)]) == 0
+    assert "de-identified" in capsys.readouterr().out and (out / "manifest.csv").is_file()
+    before = (out / "manifest.csv").read_bytes()
+    assert main(["deidentify", "--data", str(tiny_cohort), "--out", str(out)]) == 2  # not empty: refused
+    assert main(["deidentify", "--data", str(tiny_cohort), "--out", str(Path(tiny_cohort) / "x")]) == 2
+    assert "overlaps the input folder" in capsys.readouterr().err
+    assert (out / "manifest.csv").read_bytes() == before and not (Path(tiny_cohort) / "x").exists()
