@@ -5,6 +5,7 @@
 #                   processor
 #   make notebooks  re-execute every notebook in place, in the test environment (fast mode)
 #   make data       regenerate data/cohort and verify it against SHA256SUMS (OVERWRITE=1 to replace changed files)
+#   make learner    the notebooks without solutions and with empty exercise cells -> learner/ (OUT=DIR)
 #   make bench      the figures the course promises (timings, cohort metrics for every question, PneumoniaMNIST,
 #                   PTB-XL) -> .bench/
 
@@ -32,7 +33,7 @@ TEST_ENV := CROSSMODAL_FAST=1 PYTHONHASHSEED=0
 OTHER_NUMERICS := TF_ENABLE_ONEDNN_OPTS=1
 NBVAL := --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: install lab test lint format notebooks data bench clean
+.PHONY: install lab test lint format notebooks data bench learner clean
 
 install: $(STAMP)
 
@@ -67,6 +68,9 @@ notebooks: install
 
 data: install
 	$(PY) -m crossmodal_lib data $(if $(OVERWRITE),--overwrite,)
+
+learner: install
+	$(PY) -m crossmodal_lib.learner --out $(or $(OUT),learner) $(if $(OVERWRITE),--overwrite,)
 
 bench: install
 	$(TEST_ENV) $(PY) -m crossmodal_lib.bench --out .bench
