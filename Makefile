@@ -5,6 +5,8 @@
 #                   processor
 #   make notebooks  re-execute every notebook in place, in the test environment (fast mode)
 #   make data       regenerate data/cohort and verify it against SHA256SUMS (OVERWRITE=1 to replace changed files)
+#   make site       the course website from the notebooks' stored outputs -> _site/html (tests/test_site.py
+#                   checks it in a headless Chromium)
 #   make learner    the notebooks without solutions and with empty exercise cells -> learner/ (OUT=DIR)
 #   make bench      the figures the course promises (timings, cohort metrics for every question, PneumoniaMNIST,
 #                   PTB-XL) -> .bench/
@@ -33,7 +35,7 @@ TEST_ENV := CROSSMODAL_FAST=1 PYTHONHASHSEED=0
 OTHER_NUMERICS := TF_ENABLE_ONEDNN_OPTS=1
 NBVAL := --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: install lab test lint format notebooks data bench learner clean
+.PHONY: install lab test lint format notebooks data bench learner site clean
 
 install: $(STAMP)
 
@@ -69,6 +71,17 @@ notebooks: install
 data: install
 	$(PY) -m crossmodal_lib data $(if $(OVERWRITE),--overwrite,)
 
+SITE_STAMP := $(VENV)/.site-installed
+$(SITE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,site]"
+	@touch $(SITE_STAMP)
+
+# The course website from the notebooks' stored outputs (nothing executed) -> _site/html/index.html
+site: $(SITE_STAMP)
+	rm -rf _site
+	$(BIN)/sphinx-build -W --keep-going -q -b html -d _site/doctrees -c site . _site/html
+	@echo "site: _site/html/index.html (serve: $(PY) -m http.server -d _site/html)"
+
 learner: install
 	$(PY) -m crossmodal_lib.learner --out $(or $(OUT),learner) $(if $(OVERWRITE),--overwrite,)
 
@@ -76,4 +89,4 @@ bench: install
 	$(TEST_ENV) $(PY) -m crossmodal_lib.bench --out .bench
 
 clean:
-	rm -rf .bench runs .cache
+	rm -rf .bench runs .cache _site
