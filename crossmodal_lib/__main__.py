@@ -16,7 +16,9 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = CohortConfig(
         n_patients=args.n, seed=args.seed, image_size=args.image_size, label_noise=args.label_noise
     )
-    out = write_cohort(args.out, cfg, overwrite=args.overwrite, progress=True if args.progress else None)
+    out = write_cohort(
+        args.out, cfg, overwrite=args.overwrite, progress=True if args.progress else None, lang=args.lang
+    )
     problems = verify_cohort(out)
     if problems:
         raise ValueError(f"{out} does not match its own SHA256SUMS: {problems[:3]}")
@@ -118,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--label-noise", type=float, default=0.05)
     g.add_argument("--overwrite", action="store_true", help="replace existing files that differ")
     g.add_argument("--progress", action="store_true", help="always show a progress bar")
+    g.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        default="en",
+        help="language of the chest notes and reports (zh: Chinese)",
+    )
     g.set_defaults(func=_generate)
 
     d = sub.add_parser("data", help="regenerate the committed cohort (data/cohort) and verify its checksums")

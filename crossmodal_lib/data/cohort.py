@@ -746,7 +746,10 @@ def _vitals(rng: np.random.Generator, f: dict[str, bool]) -> dict:
 
 
 def generate_cohort(
-    config: CohortConfig | None = None, progress: bool | None = None, chest_only: bool = False
+    config: CohortConfig | None = None,
+    progress: bool | None = None,
+    chest_only: bool = False,
+    lang: str = "en",
 ) -> dict:
     """Generate the cohort in memory: rows for the manifests and findings, images, ECGs and clips as arrays.
 
@@ -759,9 +762,16 @@ def generate_cohort(
     The cardiac and movement questions draw from their own random streams (seeded by the visit and the patient),
     so adding them left every file of the chest question byte for byte as it was; ``chest_only=True`` skips them
     (their lists stay empty) and gives the same chest question, in a third of the time.
+    ``lang="zh"`` writes the chest notes and reports in Chinese (``chinese.write_note_zh``, chapter 03's section on
+    Chinese notes): the same random draws, so the same visits, findings, labels and images as ``lang="en"``.
     """
     from tqdm.auto import tqdm
 
+    from crossmodal_lib.data import chinese
+
+    chinese.check_lang(lang)
+    note_writer = chinese.write_note_zh if lang == "zh" else write_note
+    report_writer = chinese.write_report_zh if lang == "zh" else write_report
     cfg = config or CohortConfig()
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
@@ -805,7 +815,7 @@ def generate_cohort(
             af = bool((f["congestion"] and rng.random() < 0.4) or rng.random() < 0.05)
             ecgs[vid] = render_ecg(rng, vitals["hr"], af)
             # The identifiers come from the visit's own stream: their wording leaves every other draw as it was.
-            note, spans = write_note(
+            note, spans = note_writer(
                 rng, f, patient, str(date), vitals, np.random.default_rng([cfg.seed, 4, visit_counter])
             )
             identifiers += [{"id": vid, **span} for span in spans]
@@ -817,7 +827,7 @@ def generate_cohort(
                     "split": "",
                     "image": f"images/{vid}.png",
                     "text": note,
-                    "report": write_report(rng, f),
+                    "report": report_writer(rng, f),
                     "ecg": f"ecg/{vid}.npy",
                     "age": patient["age"] - (2024 - int(str(date)[:4])),
                     "sex": patient["sex"],
@@ -1109,16 +1119,20 @@ def region_masks(
 
 
 def write_cohort(
-    out: str | Path, config: CohortConfig | None = None, overwrite: bool = False, progress: bool | None = None
+    out: str | Path,
+    config: CohortConfig | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    lang: str = "en",
 ) -> Path:
     """Generate the cohort and write it to ``out`` (manifest.csv, findings.csv, finding_regions.csv, images/, ecg/,
     the other questions' subfolders, SHA256SUMS).
 
     Files already in ``out`` that would change are never replaced silently: without ``overwrite=True`` the call
-    stops and names them.
+    stops and names them. ``lang="zh"``: the chest notes and reports in Chinese (see ``generate_cohort``).
     """
     out = Path(out)
-    files = cohort_files(generate_cohort(config, progress=progress))
+    files = cohort_files(generate_cohort(config, progress=progress, lang=lang))
     changed = [
         name for name, data in files.items() if (out / name).exists() and (out / name).read_bytes() != data
     ]

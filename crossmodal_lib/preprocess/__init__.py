@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from crossmodal_lib.preprocess.chinese import tokenize_all_zh, tokenize_zh
 from crossmodal_lib.preprocess.image import augmentation, prepare_images
 from crossmodal_lib.preprocess.signal import (
     RHYTHM_FEATURES,
@@ -37,6 +38,8 @@ __all__ = [
     "rhythm_features",
     "tokenize",
     "tokenize_all",
+    "tokenize_all_zh",
+    "tokenize_zh",
 ]
 
 
