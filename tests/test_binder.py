@@ -86,7 +86,7 @@ def test_post_build_installs_the_course_as_make_install_does():
     assert 'cd "$(dirname "$0")/.."' in text, "binder/postBuild must run pip from the repository root"
     quiet = {"--quiet", "-q", "--no-cache-dir"}
     pip = [a for a in command_args(text, "-m pip install") if a not in quiet]
-    make_pip = [a for a in command_args(makefile, "-m pip install", "constraints.txt") if a not in quiet]
+    make_pip = [a for a in command_args(makefile, "-m pip install", '".[dev]"') if a not in quiet]
     assert pip == make_pip == ["-c", "constraints.txt", "-e", ".[dev]"]
     kernel = command_args(text, "-m ipykernel install")
     assert kernel == [a for a in command_args(makefile, "-m ipykernel install") if a != ">/dev/null"]

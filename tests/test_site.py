@@ -159,7 +159,16 @@ def test_site_in_browser(site, server):
             "console", lambda m: events.append(f"console {m.type}: {m.text}") if m.type == "error" else None
         )
         page.on("pageerror", lambda e: events.append(f"JavaScript error: {e}"))
-        page.on("requestfailed", lambda r: events.append(f"request failed: {r.url} ({r.failure})"))
+        # ERR_ABORTED is the browser cancelling a request itself (a web font superseded while the page loads, on
+        # a busy machine): not a missing file, which the response handler below reports as HTTP 404.
+        page.on(
+            "requestfailed",
+            lambda r: (
+                None
+                if "ERR_ABORTED" in str(r.failure)
+                else events.append(f"request failed: {r.url} ({r.failure})")
+            ),
+        )
         page.on("response", lambda r: events.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
 
         queue, seen = [server + "site/index.html"], set()
@@ -169,7 +178,7 @@ def test_site_in_browser(site, server):
                 continue
             seen.add(url)
             events.clear()
-            response = page.goto(url, wait_until="load")
+            response = page.goto(url, wait_until="networkidle")
             if response is None or response.status != 200:
                 problems.append(f"{url}: HTTP {response and response.status}")
                 continue
