@@ -511,25 +511,15 @@ def identifier_parts_zh(
             "ADDRESS": f"{choice(rng, TOWNS_ZH)}{choice(rng, STREETS_ZH)}{int(rng.integers(1, 200))}号",
             "EMAIL": f"{pinyin}@{choice(rng, MAIL_DOMAINS_ZH)}",
         }
-        segments = []
-        for j, piece in enumerate(sentence.replace("}", "{").split("{")):
-            if j % 2 == 0:
-                segments.append((piece, None))
-            else:
-                segments.append((values[piece], piece if piece.isupper() else None))
-        parts.insert(int(rng.integers(len(header) + 1, len(parts) + 1)), [s for s in segments if s[0]])
+        parts.insert(
+            int(rng.integers(len(header) + 1, len(parts) + 1)), cohort._fill_template(sentence, values)
+        )
     return parts
 
 
 def join_segments_zh(parts: list[list[tuple[str, str | None]]]) -> tuple[str, list[dict]]:
     """Join the parts without spaces (Chinese sentences end in 。); record where each identifier landed."""
-    text, spans = "", []
-    for part in parts:
-        for chunk, kind in part:
-            if kind is not None:
-                spans.append({"start": len(text), "end": len(text) + len(chunk), "type": kind, "text": chunk})
-            text += chunk
-    return text, spans
+    return cohort._join_segments(parts, sep="")
 
 
 def write_report_zh(rng: np.random.Generator, f: dict[str, bool]) -> str:

@@ -627,21 +627,26 @@ def _identifier_parts(
             "ADDRESS": f"{int(rng.integers(1, 200))} {choice(rng, _STREETS)}, {choice(rng, _TOWNS)}",
             "EMAIL": f"{first.lower()}.{last.lower().replace(chr(39), '')}@{choice(rng, _MAIL_DOMAINS)}",
         }
-        segments = []
-        for k, piece in enumerate(sentence.replace("}", "{").split("{")):
-            if k % 2 == 0:
-                segments.append((piece, None))
-            else:
-                segments.append((values[piece], piece if piece.isupper() else None))
-        parts.insert(int(rng.integers(len(header) + 1, len(parts) + 1)), [s for s in segments if s[0]])
+        parts.insert(int(rng.integers(len(header) + 1, len(parts) + 1)), _fill_template(sentence, values))
     return parts
 
 
-def _join_segments(parts: list[list[tuple[str, str | None]]]) -> tuple[str, list[dict]]:
-    """Join the parts with spaces; record where each identifier segment landed."""
+def _fill_template(sentence: str, values: dict[str, str]) -> list[tuple[str, str | None]]:
+    """A sentence's segments: plain text, and each {SLOT} filled (an upper-case slot is an identifier type)."""
+    segments = []
+    for k, piece in enumerate(sentence.replace("}", "{").split("{")):
+        if k % 2 == 0:
+            segments.append((piece, None))
+        else:
+            segments.append((values[piece], piece if piece.isupper() else None))
+    return [s for s in segments if s[0]]
+
+
+def _join_segments(parts: list[list[tuple[str, str | None]]], sep: str = " ") -> tuple[str, list[dict]]:
+    """Join the parts with ``sep``; record where each identifier segment landed."""
     text, spans = "", []
     for i, part in enumerate(parts):
-        text += " " if i else ""
+        text += sep if i else ""
         for chunk, kind in part:
             if kind is not None:
                 spans.append({"start": len(text), "end": len(text) + len(chunk), "type": kind, "text": chunk})
