@@ -39,6 +39,13 @@ def is_exercise(cell: dict) -> bool:
     return cell.get("cell_type") == "markdown" and bool(EXERCISE_PATTERN.search(cell.get("source", "")))
 
 
+# The course's sentence about the hidden solutions, and what the learner edition says instead.
+SOLUTIONS_SENTENCE = "Solutions are hidden below each exercise (click the cell to show it); each solution checks its own result."
+LEARNER_SENTENCE = (
+    "This is the learner edition: the solutions are in the course's own notebooks (`notebooks/`)."
+)
+
+
 def learner_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[str, int]]:
     """The learner copy of one notebook and its counts: ``solutions_removed``, ``cells_cleared``, ``cells_added``."""
     out = copy.deepcopy(nb)  # the source notebook stays as it was read
@@ -57,6 +64,7 @@ def learner_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
             continue
         if cell.cell_type == "markdown":
             in_exercise, learner_cell_seen = is_exercise(cell), False
+            cell.source = cell.source.replace(SOLUTIONS_SENTENCE, LEARNER_SENTENCE)
         elif cell.cell_type == "code" and in_exercise:
             cell.outputs, cell.execution_count = [], None
             counts["cells_cleared"] += 1
