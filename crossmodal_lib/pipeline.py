@@ -336,7 +336,6 @@ def cohort_features(
         arrays["F_x"] = _impute(image_features(cnn, images).astype(np.float32), has_image, train)
         info |= {"cnn_epochs_run": len(history.history["loss"]), "cnn_epochs_max": epochs}
     if "text" in modalities:  # tokenise (chapter 01), Word2Vec and IDF on the training notes (chapter 03)
-        from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
         from crossmodal_lib.preprocess.text import tokenize_all
 
         has_text = df["has_text"].to_numpy()
@@ -345,11 +344,8 @@ def cohort_features(
             np.flatnonzero(has_text), tokenize_all(df.loc[has_text, "text"].tolist()), strict=True
         ):
             tokens[i] = toks
-        train_tokens = [tokens[i] for i in np.flatnonzero(train & has_text)]
-        _log(verbose, f"  training Word2Vec on {len(train_tokens)} training notes ...")
-        kv = train_word2vec(train_tokens, vector_size=VECTOR_SIZE, epochs=budget("word2vec", fast), seed=seed)
-        idf = fit_idf(train_tokens)
-        F_y = document_vectors(kv, tokens, weighting=WEIGHTING, idf=idf)
+        _log(verbose, f"  training Word2Vec on {int((train & has_text).sum())} training notes ...")
+        F_y, kv, _ = text_features(tokens, train & has_text, fast, seed)
         arrays["F_y"] = _impute(F_y.astype(np.float32), has_text, train)
         info |= {"word2vec_vocabulary": len(kv), "weighting": WEIGHTING}
     for name in ("ecg", "video"):  # F_s = CNN(ECG) (chapter 07), F_v = CNN(clip) (chapter 08)
@@ -374,6 +370,20 @@ def cohort_features(
             os.replace(cache_dir / f"cnn-{key}{tmp}.weights.h5", weights_file)
         os.replace(cache_dir / f"features-{key}{tmp}.npz", npz)
     return result(arrays, info, cnn)
+
+
+def text_features(
+    tokens: Sequence[Sequence[str]], train: np.ndarray, fast: bool = False, seed: int = 0
+) -> tuple[np.ndarray, object, dict[str, float]]:
+    """F_y of every note from its tokens, the course's way (chapter 03): Word2Vec and IDF fitted on the ``train``
+    rows only, then the IDF-weighted mean of the word vectors. Returns ``(F_y, word vectors, idf)``; any
+    tokenizer's output works (English words, Chinese words or characters: chapters 12, 13)."""
+    from crossmodal_lib.features.text import document_vectors, fit_idf, train_word2vec
+
+    train_tokens = [tokens[i] for i in np.flatnonzero(train)]
+    kv = train_word2vec(train_tokens, vector_size=VECTOR_SIZE, epochs=budget("word2vec", fast), seed=seed)
+    idf = fit_idf(train_tokens)
+    return document_vectors(kv, tokens, weighting=WEIGHTING, idf=idf), kv, idf
 
 
 def _check_modalities(modalities: Sequence[str] | None, df: pd.DataFrame, data_dir: Path) -> tuple[str, ...]:
