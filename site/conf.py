@@ -16,6 +16,7 @@ README's links stay where they are; include_patterns keeps it to the pages below
 """
 
 import json
+import re
 
 project = "Cross-modal deep learning for medicine"
 author = "The course authors"
@@ -76,7 +77,20 @@ def _collapse_solutions(app, docname, source):
     source[0] = json.dumps(nb)
 
 
+def plain_title(title: str) -> str:
+    """A page title without TeX, for the browser tab (MathJax typesets the page, never the <title>):
+    ``\\(F_x = \\mathrm{CNN}(X)\\)`` -> ``F_x = CNN(X)``."""
+    title = re.sub(r"\\(?:mathrm|text|mathbf|operatorname)\{([^{}]*)\}", r"\1", title)
+    return re.sub(r"\\[()\[\]]", "", title)
+
+
+def _plain_page_title(app, pagename, templatename, context, doctree):
+    if context.get("title"):
+        context["title"] = plain_title(context["title"])
+
+
 def setup(app):
     app.connect("source-read", _collapse_solutions)
+    app.connect("html-page-context", _plain_page_title)
     # MathJax on every page, not only on pages with equations: the navigation shows chapter titles with math.
     app.set_html_assets_policy("always")

@@ -190,6 +190,8 @@ def test_site_in_browser(site, server):
             problems += [f"{name}: math not typeset: {t!r}" for t in report["untypeset"]]
             problems += [f"{name}: MathJax error: {t!r}" for t in report["mathErrors"]]
             problems += [f"{name}: raw TeX in the text: {t!r}" for t in report["rawTex"]]
+            if "\\" in report["title"] or "$" in report["title"]:  # the browser tab shows it as it is
+                problems.append(f"{name}: raw TeX in the page title: {report['title']!r}")
             problems += [
                 f"{name}: a solution is not collapsed" for s in report["solutions"] if not s["collapsed"]
             ]
