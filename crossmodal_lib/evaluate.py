@@ -24,6 +24,7 @@ __all__ = [
     "check_predictions",
     "classification_metrics",
     "confusion",
+    "linear_probe",
     "macro_pr_auc",
     "macro_roc_auc",
     "metrics_table",
@@ -276,6 +277,63 @@ def metrics_table(
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
+    return table
+
+
+def linear_probe(
+    train_features: object,
+    train_truth: pd.DataFrame,
+    test_features: object,
+    test_truth: pd.DataFrame,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """What a feature block knows: one logistic regression per hidden finding, test ROC-AUC (chapters 02, 03).
+
+    ``train_truth`` / ``test_truth`` hold one 0/1 column per finding (for example ``findings.csv``'s opacity,
+    cardiomegaly ... for F_x, its infection, congestion, constitutional for F_y), one row per feature row. The
+    probe is linear on purpose: it measures what the features make *easy* to read, the way the fusion MLP's first
+    layer would. Features are standardised on the training rows; the test rows are only scored. Returns a table
+    indexed by finding: ``roc_auc``, ``prevalence`` (in the test rows), ``n_test``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    parts = {}
+    for name, features, truth in (
+        ("train", train_features, train_truth),
+        ("test", test_features, test_truth),
+    ):
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2:
+            raise ValueError(f"{name} features have shape {features.shape}; expected (n, n_features)")
+        if len(features) != len(truth):
+            raise ValueError(f"{name}: {len(features)} feature rows but {len(truth)} rows of findings")
+        if not np.all(np.isfinite(features)):
+            raise ValueError(f"{name} features contain NaN or infinite values")
+        parts[name] = (features, truth)
+    if list(train_truth.columns) != list(test_truth.columns):
+        raise ValueError("train_truth and test_truth must have the same finding columns")
+    rows = {}
+    for finding in train_truth.columns:
+        y_train = np.asarray(train_truth[finding])
+        y_test = np.asarray(test_truth[finding])
+        for name, y in (("train", y_train), ("test", y_test)):
+            if set(np.unique(y)) != {0, 1}:
+                raise ValueError(
+                    f"finding {finding!r}: the {name} rows need both 0 and 1, got {np.unique(y)}"
+                )
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
+        probe.fit(parts["train"][0], y_train)
+        score = probe.predict_proba(parts["test"][0])[:, 1]
+        rows[finding] = {
+            "roc_auc": float(roc_auc_score(y_test, score)),
+            "prevalence": float(y_test.mean()),
+            "n_test": len(y_test),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "finding"
     return table
 
 

@@ -29,12 +29,14 @@ import numpy as np
 import pandas as pd
 
 from crossmodal_lib import evaluate
+from crossmodal_lib.data import IMAGE_FINDINGS, NOTE_FINDINGS
 
 __all__ = [
     "EPOCHS",
     "FUSION_MODELS",
     "MODALITIES",
     "MODELS",
+    "PROBE_FINDINGS",
     "SINGLE_MODELS",
     "COHORT_SPECIALISTS",
     "STACKED_MLP",
@@ -43,6 +45,7 @@ __all__ = [
     "budget",
     "cohort_features",
     "evaluate_run",
+    "feature_probes",
     "fit_models",
     "fit_stacked",
     "load_data",
@@ -190,6 +193,37 @@ class CohortFeatures:
             has = self.frame[f"has_{name}"]
             out[name] = {s: int((~has & self.mask(s)).sum()) for s in ("train", "val", "test")}
         return out
+
+
+#: Which hidden findings each modality's features should know (``findings.csv``; the data card's rule).
+PROBE_FINDINGS = {"image": IMAGE_FINDINGS, "text": NOTE_FINDINGS}
+
+
+def feature_probes(features: CohortFeatures, findings: pd.DataFrame) -> pd.DataFrame:
+    """Linear probes (``evaluate.linear_probe``) of F_x on the image findings and F_y on the note's syndromes,
+    trained on the training rows and scored on the test rows (chapters 02, 03; ``make bench``).
+
+    ``findings`` is the cohort's ``findings.csv`` (``data.load_findings``), matched to the rows by ``id``; a row
+    without its findings is an error naming the id. Returns one row per (modality, finding) with its test ROC-AUC.
+    """
+    truth = findings.set_index("id")
+    missing = sorted(set(features.frame["id"]) - set(truth.index))
+    if missing:
+        raise ValueError(f"findings has no row for id {missing[0]!r} ({len(missing)} ids missing)")
+    truth = truth.loc[features.frame["id"]]
+    train, test = features.mask("train"), features.mask("test")
+    tables = []
+    for modality, names in PROBE_FINDINGS.items():
+        block = getattr(features, MODALITIES[modality])
+        if modality not in features.modalities or block is None:
+            continue
+        table = evaluate.linear_probe(
+            block[train], truth[list(names)][train], block[test], truth[list(names)][test]
+        )
+        tables.append(table.assign(modality=modality).reset_index())
+    if not tables:
+        raise ValueError(f"no image or text features to probe (modalities: {features.modalities})")
+    return pd.concat(tables, ignore_index=True)[["modality", "finding", "roc_auc", "prevalence", "n_test"]]
 
 
 def _impute(F: np.ndarray, present: np.ndarray, train: np.ndarray) -> np.ndarray:

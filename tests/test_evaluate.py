@@ -205,3 +205,34 @@ def test_macro_roc_auc_is_scikit_learns():
         assert evaluate.macro_roc_auc(y, p) == pytest.approx(
             roc_auc_score(onehot, p, average="macro"), abs=1e-12
         )
+
+
+def test_linear_probe_finds_what_the_features_encode_and_only_that():
+    """A finding written into one feature column is read back (AUC near 1); one the features lack is at chance."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 600
+    truth = pd.DataFrame({"encoded": rng.integers(0, 2, n), "absent": rng.integers(0, 2, n)})
+    features = rng.normal(size=(n, 5))
+    features[:, 2] += 3.0 * truth["encoded"].to_numpy()
+    table = evaluate.linear_probe(features[:400], truth[:400], features[400:], truth[400:])
+    assert list(table.index) == ["encoded", "absent"]
+    assert table.loc["encoded", "roc_auc"] > 0.95
+    assert abs(table.loc["absent", "roc_auc"] - 0.5) < 0.1
+    assert table["n_test"].tolist() == [200, 200]
+
+
+def test_linear_probe_refuses_bad_input():
+    import pandas as pd
+
+    truth = pd.DataFrame({"f": [0, 1] * 10})
+    x = np.zeros((20, 3))
+    with pytest.raises(ValueError, match="20 feature rows but 10 rows"):
+        evaluate.linear_probe(x, truth[:10], x, truth)
+    with pytest.raises(ValueError, match="finding 'f': the train rows need both 0 and 1"):
+        evaluate.linear_probe(x, truth.assign(f=0), x, truth)
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate.linear_probe(np.full((20, 3), np.nan), truth, x, truth)
+    with pytest.raises(ValueError, match="same finding columns"):
+        evaluate.linear_probe(x, truth, x, truth.rename(columns={"f": "g"}))

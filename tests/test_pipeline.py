@@ -316,3 +316,26 @@ def test_staged_features_align_rows_and_refuse_leaks(question_cohort):
     extra.to_csv(folder / "manifest.csv", index=False)
     with pytest.raises(ValueError, match="specialist 'cardiac' has no row for id 'v99999'"):
         pipeline.staged_features(folder, {"cardiac": cardiac}, fast=True)
+
+
+def test_feature_probes_match_findings_by_id_and_probe_each_block():
+    """F_x is probed on the image findings, F_y on the syndromes; findings are matched by id, not by order."""
+    from crossmodal_lib.data import IMAGE_FINDINGS, NOTE_FINDINGS
+
+    rng = np.random.default_rng(0)
+    n = 400
+    ids = [f"v{i:05d}" for i in range(n)]
+    findings = pd.DataFrame({"id": ids, **{f: rng.integers(0, 2, n) for f in IMAGE_FINDINGS + NOTE_FINDINGS}})
+    F_x, F_y = rng.normal(size=(n, 6)), rng.normal(size=(n, 4))
+    F_x[:, 0] += 3 * findings["opacity"].to_numpy()  # the image features know opacity only
+    F_y[:, 1] += 3 * findings["congestion"].to_numpy()  # the text features know congestion only
+    frame = pd.DataFrame({"id": ids, "split": ["train"] * 250 + ["val"] * 50 + ["test"] * 100})
+    features = pipeline.CohortFeatures(frame, ("a", "b"), np.zeros(n, np.int64), None, F_x, F_y)
+    table = pipeline.feature_probes(features, findings.sample(frac=1, random_state=0))
+    auc = table.set_index(["modality", "finding"])["roc_auc"]
+    assert list(auc.index) == [("image", f) for f in IMAGE_FINDINGS] + [("text", f) for f in NOTE_FINDINGS]
+    assert auc["image", "opacity"] > 0.95 and auc["text", "congestion"] > 0.95
+    assert auc["image", "nodule"] < 0.7 and auc["text", "infection"] < 0.7
+    assert (table["n_test"] == 100).all()
+    with pytest.raises(ValueError, match="no row for id 'v00003'"):
+        pipeline.feature_probes(features, findings.drop(index=3))
