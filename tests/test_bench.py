@@ -1,4 +1,5 @@
-"""The benchmark's command line and report (crossmodal_lib.bench), and its recipe on a tiny stand-in."""
+"""The benchmark's command line and report (crossmodal_lib.bench), with the image recipe on tiny MedMNIST-layout
+files (the recipe itself: tests/test_image_recipe.py)."""
 
 from __future__ import annotations
 
@@ -122,48 +123,124 @@ def test_markdown_report_leaves_out_parts_not_run():
     assert "Chapters in fast mode" in md and "PneumoniaMNIST" not in md and "cohort" not in md
 
 
-def _tiny_medmnist(seed: int = 0) -> dict:
-    """A MedMNIST-shaped stand-in: 28x28 uint8 images where class 1 has a bright blob."""
-    rng = np.random.default_rng(seed)
-    data = {}
+def _write_npz(path, task: str = "multiclass", rgb: bool = True, **override):
+    """A tiny MedMNIST-layout file: uint8 images, (n, 1) labels (or (n, k) multi-label)."""
+    rng = np.random.default_rng(0)
+    arrays = {}
     for split, n in (("train", 48), ("val", 24), ("test", 24)):
-        labels = np.arange(n) % 2
-        images = rng.integers(0, 120, size=(n, 28, 28), dtype=np.uint8)
-        images[labels == 1, 8:20, 8:20] += 120
-        data[split] = {"images": images, "labels": labels[:, None]}
-    return data
+        shape = (n, 28, 28, 3) if rgb else (n, 28, 28)
+        arrays[f"{split}_images"] = rng.integers(0, 255, size=shape, dtype=np.uint8)
+        labels = rng.integers(0, 2, size=(n, 4)) if task == "multilabel" else (np.arange(n) % 3)[:, None]
+        arrays[f"{split}_labels"] = labels.astype(np.uint8)
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return path
 
 
-def test_every_recipe_option_trains_end_to_end():
-    """All the measured options of Recipe (most are off by default) still build and train."""
-    recipe = bench.Recipe(
-        image_size=32,
-        filters=(4, 8),
-        feature_dim=8,
-        epochs=2,
-        ensemble_last=2,
-        zoom_direction="out",
-        shear=0.1,
-        sharpness=(0.1, 0.9),
-        class_weight=False,
-        weight_decay=1e-4,
-        tta=True,
-        tta_zoom=(0.9, 1.1),
-        tta_contrast=(0.8, 1.2),
-        stretch=True,
-        label_smoothing=0.1,
+def test_every_medmnist_2d_set_has_its_reference_rows():
+    from crossmodal_lib.data.medmnist import MEDMNIST_2D, medmnist_name, medmnist_reference
+
+    assert len(MEDMNIST_2D) == 12
+    for name in MEDMNIST_2D:
+        rows = medmnist_reference(name)
+        assert len(rows) == 7 and all(0.4 < auc <= 1 and 0.4 < acc <= 1 for auc, acc in rows.values())
+    assert medmnist_reference("dermamnist")["ResNet-18 (28)"] == (0.917, 0.735)
+    assert medmnist_name("/x/chestmnist_28.npz") == "ChestMNIST" and medmnist_name("my_scans.npz") is None
+    with pytest.raises(ValueError, match="unknown MedMNIST"):
+        medmnist_reference("CatsMNIST")
+
+
+@pytest.mark.real
+def test_library_reference_table_matches_the_published_file(real):
+    from crossmodal_lib.data.medmnist import MEDMNIST_2D, medmnist_reference
+
+    for name in MEDMNIST_2D:
+        assert bench.reference_table_from_file(real / "medmnist_v2_benchmark.md", name) == medmnist_reference(
+            name
+        )
+
+
+def test_stratified_subset_keeps_the_class_mix():
+    y = np.r_[np.zeros(250, int), np.ones(750, int)]
+    idx = bench.stratified_subset(y, 300)
+    assert len(idx) == len(set(idx)) == 300 and y[idx].mean() == pytest.approx(0.75, abs=0.01)
+    np.testing.assert_array_equal(idx, bench.stratified_subset(y, 300))  # a fixed draw
+    with pytest.raises(ValueError, match="subset"):
+        bench.stratified_subset(y, 1000)
+
+
+def test_markdown_report_shows_a_multiclass_file_and_the_size_curve():
+    chosen = {
+        "image_size": 56,
+        "epochs": 12.5,
+        "rounds": 24,
+        "window": {"first_round": 17, "last_round": 24, "rounds": 8},
+        "views": ["zoom 0.9"],
+    }
+    run = {"seed": 0, "test_auc": 0.93, "test_acc": 0.75, "test_acc_at_half": None, "val_auc": 0.94}
+    run.update(threshold=None, train_seconds=150.0, cpu_seconds=280.0, chosen=chosen)
+    stats = {"mean": 0.9, "std": 0.01, "min": 0.89, "max": 0.91}
+    report = {
+        "machine": {},
+        "npz": {
+            "dataset": "DermaMNIST (dermamnist_28.npz; train 7007 / val 1003 / test 2005)",
+            "task": "multiclass",
+            "runs": [run],
+            **{k: stats for k in ("test_auc", "test_acc", "train_seconds", "cpu_seconds")},
+            "reference": {"ResNet-18 (28)": {"auc": 0.917, "acc": 0.735}},
+            "reference_source": "MedMNIST v2",
+        },
+        "size_curve": {
+            "dataset": "PneumoniaMNIST 28x28, stratified training subsets",
+            "seeds": [0],
+            "points": [
+                {
+                    "n_train": 300,
+                    "runs": [run],
+                    **{k: stats for k in ("test_auc", "test_acc", "val_auc", "train_seconds")},
+                }
+            ],
+        },
+    }
+    md = bench.markdown_report(report)
+    assert "DermaMNIST (dermamnist_28.npz" in md and "| ResNet-18 (28) | 0.917 | 0.735 |" in md
+    assert (
+        "| 0 | 0.9300 | 0.7500 | – | – | 0.9400 | 150 | 280 | 56 px, 12.5 epochs, snapshots 17-24 of 24" in md
     )
-    result = bench.train_pneumoniamnist(_tiny_medmnist(), seed=0, recipe=recipe)
-    assert result.test_scores.shape == (24,) and result.val_scores.shape == (24,)
-    assert np.all((result.test_scores >= 0) & (result.test_scores <= 1))
-    assert 0.0 < result.threshold < 1.0
-    assert len(result.epoch_val_auc) == 2
-    assert json.loads(json.dumps(result.summary()))["seed"] == 0
+    assert "argmax" in md and "ACC at threshold 0.5" not in md
+    assert "| 300 | 0.900 ± 0.010 | 0.900 ± 0.010 | 0.900 |" in md
 
 
-def test_recipe_refuses_an_ensemble_longer_than_training():
-    with pytest.raises(ValueError, match="ensemble_last"):
-        bench.train_pneumoniamnist(_tiny_medmnist(), recipe=bench.Recipe(epochs=2, ensemble_last=3))
+def test_cli_runs_the_recipe_on_any_medmnist_file(tmp_path):
+    """``--npz``: end to end on a tiny RGB multi-class file, in a child process, with a 3-second budget."""
+    npz = _write_npz(tmp_path / "dermamnist_28.npz")
+    args = ["--npz", str(npz), "--out", str(tmp_path), "--seeds", "0", "--budget", "3", "--threads", "1"]
+    assert bench.main(args) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())["npz"]
+    assert result["task"] == "multiclass" and result["dataset"].startswith("DermaMNIST")
+    assert result["reference"]["ResNet-18 (28)"] == {"auc": 0.917, "acc": 0.735}
+    chosen = result["runs"][0]["chosen"]
+    assert chosen["channels"] == 3 and chosen["image_size"] in (84, 56, 28) and chosen["outputs"] == 3
+    assert "| ResNet-18 (28) | 0.917 | 0.735 |" in (tmp_path / "bench.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"val_labels": None}, "lacks the MedMNIST key(s) ['val_labels']"),
+        ({"test_labels": np.zeros((5, 1), np.uint8)}, "test_images holds 24 images but test_labels 5"),
+        ({"train_images": np.zeros((48, 28, 28), np.float32)}, "train_images has dtype float32"),
+    ],
+)
+def test_cli_names_what_is_wrong_with_a_file(tmp_path, capsys, override, message):
+    path = _write_npz(tmp_path / "x.npz", **override)
+    if "val_labels" in override:  # a missing key: write the file again without it
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files if k != "val_labels"}
+        np.savez(path, **arrays)
+    with pytest.raises(SystemExit):
+        bench.main(["--npz", str(path), "--out", str(tmp_path)])
+    assert message in capsys.readouterr().err
 
 
 def test_contrast_images_scales_the_spread_about_each_images_mean():
