@@ -164,3 +164,9 @@ def test_unfitted_or_wrong_channels_are_refused():
         recipe.predict_proba(np.stack([x] * 3, axis=-1))
     with pytest.raises(ValueError, match="time_budget"):
         ImageRecipe(time_budget=0).fit(x, y, *tiny_split(24, "binary", seed=1))
+
+
+def test_views_are_capped_by_their_cost():
+    x, y = tiny_split(48, "binary")
+    recipe = ImageRecipe(view_share=0.0, **TINY).fit(x, y, *tiny_split(24, "binary", seed=1))
+    assert recipe.chosen["views_affordable"] == 0 and recipe.chosen["views"] == []

@@ -21,7 +21,8 @@ machine's measured speed or the validation split, never on test labels; ``chosen
   recalibration). Ending before the last round is early stopping.
 * **test-time views**: each candidate zoom and contrast view is scored alone on validation with the final model;
   the views that beat the plain image are kept, and predictions are averaged over the plain image and them (none
-  if the average does not beat the plain image either).
+  if the average does not beat the plain image either). On large data sets, where every view costs many
+  predictions, only the best few are kept (``view_share`` of the budget).
 * **class weights**: binary tasks train with balanced class weights (the validation threshold then sets the
   operating point); multi-class tasks without, since their accuracy is an argmax under the data's own prior.
 
@@ -235,6 +236,7 @@ class ImageRecipe:
     zoom_views: tuple[float, ...] = (0.8, 0.9, 1.1, 1.2)
     contrast_views: tuple[float, ...] = (0.7, 0.8, 0.9, 1.1, 1.2, 1.3, 1.4)
     monitor_max: int = 5000  # validation images used for the choices (a fixed random subset when more)
+    view_share: float = 0.05  # test-time views may cost this share of the budget on a validation-sized split
     verbose: bool = False
     chosen: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -311,7 +313,7 @@ class ImageRecipe:
         self.model_.set_weights(
             [np.mean(ws, axis=0) for ws in zip(*snapshots[end - k + 1 : end + 1], strict=True)]
         )
-        views, view_auc = self._choose_views(x_mon)
+        views, view_auc, affordable_views = self._choose_views(x_mon, len(x_val))
         self.views_ = views
         p_mon = self._views_proba(x_mon)
         self.threshold_, threshold_rule = 0.5, None
@@ -342,6 +344,7 @@ class ImageRecipe:
             "averaged_model_val_auc": round(view_auc["plain"], 4),
             "view_val_auc": {name: round(a, 4) for name, a in view_auc.items()},
             "views": views,
+            "views_affordable": affordable_views,
             "val_auc": round(auc_of(self.task_, self._y_mon, p_mon), 4),
             "class_weight": "balanced" if class_weight else None,
             "threshold": round(self.threshold_, 4) if self.task_ == "binary" else None,
@@ -486,17 +489,24 @@ class ImageRecipe:
         end, k = max(key for key, (auc, _) in scores.items() if auc >= best_auc - margin)
         return end, k, float(scores[end, k][0])
 
-    def _choose_views(self, x_mon: np.ndarray) -> tuple[list[str], dict[str, float]]:
+    def _choose_views(self, x_mon: np.ndarray, n_val: int) -> tuple[list[str], dict[str, float], int]:
         """Test-time views kept: each candidate alone must beat the plain image on validation, and their average
-        with the plain image must too."""
+        with the plain image must too. Each view costs one more prediction of every image, so at most as many
+        are kept (the best first) as predicting a split the size of validation affords in ``view_share`` of the
+        budget: all of them on small data sets, a few on the largest."""
         names = [f"zoom {f:g}" for f in self.zoom_views] + [f"contrast {f:g}" for f in self.contrast_views]
-        proba = {name: self._proba(self.model_, view(x_mon, name)) for name in ["plain", *names]}
+        start = time.perf_counter()
+        proba = {"plain": self._proba(self.model_, x_mon)}
+        images_per_second = len(x_mon) / max(time.perf_counter() - start, 1e-6)
+        proba.update({name: self._proba(self.model_, view(x_mon, name)) for name in names})
         score = {name: auc_of(self.task_, self._y_mon, p) for name, p in proba.items()}
-        kept = [name for name in names if score[name] > score["plain"]]
+        affordable = int(self.view_share * self.time_budget * images_per_second / n_val)
+        better = sorted((name for name in names if score[name] > score["plain"]), key=score.get, reverse=True)
+        kept = sorted(better[:affordable], key=names.index)
         together = np.mean([proba[name] for name in ["plain", *kept]], axis=0)
         if kept and auc_of(self.task_, self._y_mon, together) <= score["plain"]:
             kept = []
-        return kept, score
+        return kept, score, affordable
 
     def _views_proba(self, x: np.ndarray) -> np.ndarray:
         return np.mean([self._proba(self.model_, view(x, name)) for name in ["plain", *self.views_]], axis=0)
