@@ -274,17 +274,24 @@ class ImageRecipe:
         self.image_size_ = size
         x = _prepare(x_train, size, self.channels_)
         x_mon = _prepare(x_mon_raw, size, self.channels_)
-        steps_per_round = max(1, int(samples // (self.rounds * self.batch_size)))
         n_rounds = min(self.rounds, max(1, int(samples // self.batch_size)))
-        per_round = steps_per_round * self.batch_size
+        steps = max(1, int(samples // (n_rounds * self.batch_size)))  # per round, as planned
 
         keras.utils.set_random_seed(self.seed)
-        self.model_, trainable = self._build(size, n_rounds * steps_per_round)
+        self.model_, trainable = self._build(size)
         class_weight = self._class_weight(y_train)
-        order = np.concatenate([rng.permutation(len(x)) for _ in range(-(-n_rounds * per_round // len(x)))])
-        snapshots, mon_proba, mon_auc, stopped = [], [], [], None
+        order = np.concatenate(
+            [rng.permutation(len(x)) for _ in range(-(-n_rounds * steps * self.batch_size // len(x)))]
+        )
+        snapshots, mon_proba, mon_auc, seen, shortened = [], [], [], 0, False
+        timed_images, timed_seconds = 0, 0.0
         for r in range(n_rounds):
-            idx = order[r * per_round : (r + 1) * per_round]
+            # Cosine decay of the learning rate over the rounds, to 5 % of its peak, one value per round.
+            decay = 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (r + 0.5) / n_rounds))
+            trainable.optimizer.learning_rate.assign(self.learning_rate * decay)
+            idx = order[seen : seen + steps * self.batch_size]
+            seen += len(idx)
+            round_start = time.perf_counter()
             trainable.fit(
                 x[idx],
                 self._fit_targets(y_train[idx]),
@@ -294,6 +301,7 @@ class ImageRecipe:
                 verbose=0,
                 class_weight=class_weight,
             )
+            fit_seconds = time.perf_counter() - round_start
             snapshots.append([w.copy() for w in self.model_.get_weights()])
             mon_proba.append(self._proba(self.model_, x_mon))
             mon_auc.append(auc_of(self.task_, self._y_mon, mon_proba[-1]))
@@ -302,11 +310,16 @@ class ImageRecipe:
                 print(
                     f"    round {r + 1}/{n_rounds}: val AUC {mon_auc[-1]:.4f} ({elapsed:.0f} s)", flush=True
                 )
-            # Safety net on a machine that got slower after the probe: stop rather than overrun the budget by far.
-            projected = elapsed + (elapsed - probe["seconds"]) / (r + 1)
-            if r < n_rounds - 1 and projected > 1.25 * self.time_budget:
-                stopped = r + 1
-                break
+            if r > 0:  # the first round also traced the model: its speed is not the machine's
+                timed_images, timed_seconds = timed_images + len(idx), timed_seconds + fit_seconds
+            if self.epochs is None and r < n_rounds - 1 and timed_seconds > 0:
+                # The machine may have slowed since the probe (other work): shorten the rounds left so that the
+                # schedule still ends within the budget, at the training speed measured so far.
+                predict_seconds = time.perf_counter() - round_start - fit_seconds
+                left = (self.time_budget - elapsed) / (n_rounds - r - 1) - predict_seconds
+                affordable = max(1, int(left * timed_images / timed_seconds / self.batch_size))
+                shortened |= affordable < steps
+                steps = min(steps, affordable)
         train_seconds = time.perf_counter() - start
 
         end, k, window_auc = self._choose_window(mon_proba)
@@ -334,10 +347,10 @@ class ImageRecipe:
             "image_size": size,
             "image_size_rule": probe["rule"],
             "probe_images_per_second": probe["images_per_second"],
-            "epochs": round(len(mon_auc) * per_round / len(x), 2),
-            "epochs_planned": round(n_rounds * per_round / len(x), 2),
-            "rounds": len(mon_auc),
-            "stopped_by_time_after_round": stopped,
+            "epochs": round(seen / len(x), 2),
+            "epochs_planned": round(samples / len(x), 2),
+            "rounds": n_rounds,
+            "rounds_shortened_by_time": shortened,
             "round_val_auc": [round(a, 4) for a in mon_auc],
             "window": {"first_round": end - k + 2, "last_round": end + 1, "rounds": k},
             "window_val_auc": round(window_auc, 4),
@@ -422,13 +435,13 @@ class ImageRecipe:
         x = _prepare(x_train[idx], side, self.channels_)
         y = self._fit_targets(y_train[idx])
         keras.utils.set_random_seed(self.seed)
-        _, trainable = self._build(side, 100)
+        _, trainable = self._build(side)
         trainable.fit(x[: self.batch_size], y[: self.batch_size], batch_size=self.batch_size, verbose=0)
         start = time.perf_counter()
         trainable.fit(x[self.batch_size :], y[self.batch_size :], batch_size=self.batch_size, verbose=0)
         return self.batch_size * batches / (time.perf_counter() - start)
 
-    def _build(self, side: int, total_steps: int):
+    def _build(self, side: int):
         """The CNN (``build_cnn``; a sigmoid head for multi-label) and its training wrapper with augmentation."""
         import keras
 
@@ -455,9 +468,8 @@ class ImageRecipe:
             name="augment",
         )
         trainable = keras.Model(inputs, model(augment(inputs)))
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, max(1, total_steps), alpha=0.05)
         loss = "binary_crossentropy" if self.task_ == "multilabel" else "sparse_categorical_crossentropy"
-        trainable.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
+        trainable.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
         return model, trainable
 
     def _fit_targets(self, y: np.ndarray) -> np.ndarray:
