@@ -224,7 +224,7 @@ class ImageRecipe:
     image_size: int | None = None  # None: chosen by the probe
     epochs: float | None = None  # passes over the training set; None: as many as the budget affords
     min_epochs: float = 20.0  # the largest side is taken only if the budget affords this many passes there
-    max_epochs: float = 60.0  # never more passes than this, however small the data set
+    max_epochs: float = 200.0  # never more passes than this, however small the data set (saves time)
     rounds: int = 24  # snapshots (and validation checks) over the training
     filters: tuple[int, ...] = (16, 32, 64)
     feature_dim: int = 64
@@ -245,8 +245,60 @@ class ImageRecipe:
         """Train on ``(x_train, y_train)``; every choice uses ``(x_val, y_val)`` only. Images as MedMNIST stores
         them (uint8 ``(n, H, W)`` or ``(n, H, W, 3)``) or anything ``prepare_images`` reads; labels ``(n,)``,
         ``(n, 1)`` or multi-label ``(n, k)``."""
-        import keras
+        x_train, y_train, x_val, y_val = self._check_data(x_train, y_train, x_val, y_val)
+        start = time.perf_counter()
+        rng = np.random.default_rng(self.seed)
+        mon = np.sort(rng.permutation(len(x_val))[: self.monitor_max])
+        x_mon_raw, self._y_mon = x_val[mon], y_val[mon]
 
+        size, samples, probe = self._plan(x_train, y_train, x_mon_raw)
+        self.image_size_ = size
+        x = _prepare(x_train, size, self.channels_)
+        x_mon = _prepare(x_mon_raw, size, self.channels_)
+        snapshots, mon_proba, seen, shortened = self._train(x, y_train, x_mon, samples, start, rng)
+        mon_auc = [auc_of(self.task_, self._y_mon, p) for p in mon_proba]
+        train_seconds = time.perf_counter() - start
+
+        end, k, window_auc = self._choose_window(mon_proba)
+        self.model_.set_weights(
+            [np.mean(ws, axis=0) for ws in zip(*snapshots[end - k + 1 : end + 1], strict=True)]
+        )
+        views, view_auc, affordable_views = self._choose_views(x_mon, len(x_val))
+        self.views_ = views
+        p_mon = self._views_proba(x_mon)
+        self.threshold_, threshold_rule = self._choose_threshold(p_mon)
+        self.chosen = {
+            "task": self.task_,
+            "outputs": self.n_outputs_,
+            "channels": self.channels_,
+            "n_train": len(x_train),
+            "n_val_used": len(mon),
+            "image_size": size,
+            "image_size_rule": probe["rule"],
+            "probe_images_per_second": probe["images_per_second"],
+            "epochs": round(seen / len(x), 2),
+            "epochs_planned": round(samples / len(x), 2),
+            "rounds": len(snapshots),
+            "rounds_shortened_by_time": shortened,
+            "round_val_auc": [round(a, 4) for a in mon_auc],
+            "window": {"first_round": end - k + 2, "last_round": end + 1, "rounds": k},
+            "window_val_auc": round(window_auc, 4),
+            "averaged_model_val_auc": round(view_auc["plain"], 4),
+            "view_val_auc": {name: round(a, 4) for name, a in view_auc.items()},
+            "views": views,
+            "views_affordable": affordable_views,
+            "val_auc": round(auc_of(self.task_, self._y_mon, p_mon), 4),
+            "class_weight": "balanced" if self.task_ == "binary" else None,
+            "threshold": round(self.threshold_, 4) if self.task_ == "binary" else None,
+            "threshold_rule": threshold_rule,
+            "time_budget": self.time_budget,
+            "train_seconds": round(train_seconds, 1),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        return self
+
+    def _check_data(self, x_train, y_train, x_val, y_val) -> tuple[np.ndarray, ...]:
+        """Validate the four arrays and the settings; set the task, the number of outputs and of channels."""
         x_train, y_train = _check_split(x_train, y_train, "training")
         x_val, y_val = _check_split(x_val, y_val, "validation")
         self._check_settings()
@@ -265,25 +317,21 @@ class ImageRecipe:
                 f"validation images have shape {x_val.shape[1:]}; training images {x_train.shape[1:]}"
             )
         self.channels_ = 3 if x_train.ndim == 4 and x_train.shape[-1] == 3 else 1
-        start = time.perf_counter()
-        rng = np.random.default_rng(self.seed)
-        mon = np.sort(rng.permutation(len(x_val))[: self.monitor_max])
-        x_mon_raw, self._y_mon = x_val[mon], y_val[mon]
+        return x_train, y_train, x_val, y_val
 
-        size, samples, probe = self._plan(x_train, y_train, x_mon_raw)
-        self.image_size_ = size
-        x = _prepare(x_train, size, self.channels_)
-        x_mon = _prepare(x_mon_raw, size, self.channels_)
+    def _train(self, x, y_train, x_mon, samples: float, start: float, rng) -> tuple[list, list, int, bool]:
+        """Train in rounds (module docstring); return each round's weights and validation probabilities, the
+        training images seen and whether the rounds were shortened to end within the budget."""
+        import keras
+
         n_rounds = min(self.rounds, max(1, int(samples // self.batch_size)))
         steps = max(1, int(samples // (n_rounds * self.batch_size)))  # per round, as planned
-
         keras.utils.set_random_seed(self.seed)
-        self.model_, trainable = self._build(size)
+        self.model_, trainable = self._build(x.shape[1])
         class_weight = self._class_weight(y_train)
-        order = np.concatenate(
-            [rng.permutation(len(x)) for _ in range(-(-n_rounds * steps * self.batch_size // len(x)))]
-        )
-        snapshots, mon_proba, mon_auc, seen, shortened = [], [], [], 0, False
+        repeats = -(-n_rounds * steps * self.batch_size // len(x))
+        order = np.concatenate([rng.permutation(len(x)) for _ in range(repeats)])
+        snapshots, mon_proba, seen, shortened = [], [], 0, False
         timed_images, timed_seconds = 0, 0.0
         for r in range(n_rounds):
             # Cosine decay of the learning rate over the rounds, to 5 % of its peak, one value per round.
@@ -304,12 +352,10 @@ class ImageRecipe:
             fit_seconds = time.perf_counter() - round_start
             snapshots.append([w.copy() for w in self.model_.get_weights()])
             mon_proba.append(self._proba(self.model_, x_mon))
-            mon_auc.append(auc_of(self.task_, self._y_mon, mon_proba[-1]))
             elapsed = time.perf_counter() - start
             if self.verbose:
-                print(
-                    f"    round {r + 1}/{n_rounds}: val AUC {mon_auc[-1]:.4f} ({elapsed:.0f} s)", flush=True
-                )
+                auc = auc_of(self.task_, self._y_mon, mon_proba[-1])
+                print(f"    round {r + 1}/{n_rounds}: val AUC {auc:.4f} ({elapsed:.0f} s)", flush=True)
             if r > 0:  # the first round also traced the model: its speed is not the machine's
                 timed_images, timed_seconds = timed_images + len(idx), timed_seconds + fit_seconds
             if self.epochs is None and r < n_rounds - 1 and timed_seconds > 0:
@@ -320,53 +366,7 @@ class ImageRecipe:
                 affordable = max(1, int(left * timed_images / timed_seconds / self.batch_size))
                 shortened |= affordable < steps
                 steps = min(steps, affordable)
-        train_seconds = time.perf_counter() - start
-
-        end, k, window_auc = self._choose_window(mon_proba)
-        self.model_.set_weights(
-            [np.mean(ws, axis=0) for ws in zip(*snapshots[end - k + 1 : end + 1], strict=True)]
-        )
-        views, view_auc, affordable_views = self._choose_views(x_mon, len(x_val))
-        self.views_ = views
-        p_mon = self._views_proba(x_mon)
-        self.threshold_, threshold_rule = 0.5, None
-        if self.task_ == "binary":
-            try:
-                self.threshold_, threshold_rule = (
-                    choose_threshold(self._y_mon, p_mon[:, 1]),
-                    "choose_threshold",
-                )
-            except ValueError as err:  # a model that does not rank validation: say so, keep 0.5
-                threshold_rule = f"0.5 ({err})"
-        self.chosen = {
-            "task": self.task_,
-            "outputs": self.n_outputs_,
-            "channels": self.channels_,
-            "n_train": len(x_train),
-            "n_val_used": len(mon),
-            "image_size": size,
-            "image_size_rule": probe["rule"],
-            "probe_images_per_second": probe["images_per_second"],
-            "epochs": round(seen / len(x), 2),
-            "epochs_planned": round(samples / len(x), 2),
-            "rounds": n_rounds,
-            "rounds_shortened_by_time": shortened,
-            "round_val_auc": [round(a, 4) for a in mon_auc],
-            "window": {"first_round": end - k + 2, "last_round": end + 1, "rounds": k},
-            "window_val_auc": round(window_auc, 4),
-            "averaged_model_val_auc": round(view_auc["plain"], 4),
-            "view_val_auc": {name: round(a, 4) for name, a in view_auc.items()},
-            "views": views,
-            "views_affordable": affordable_views,
-            "val_auc": round(auc_of(self.task_, self._y_mon, p_mon), 4),
-            "class_weight": "balanced" if class_weight else None,
-            "threshold": round(self.threshold_, 4) if self.task_ == "binary" else None,
-            "threshold_rule": threshold_rule,
-            "time_budget": self.time_budget,
-            "train_seconds": round(train_seconds, 1),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        return self
+        return snapshots, mon_proba, seen, shortened
 
     def _check_settings(self) -> None:
         if self.time_budget <= 0:
@@ -483,6 +483,16 @@ class ImageRecipe:
 
     def _proba(self, model, x: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float64)
+
+    def _choose_threshold(self, p_mon: np.ndarray) -> tuple[float, str | None]:
+        """Binary tasks: :func:`choose_threshold` on validation (0.5, with the reason, when the model does not rank
+        the validation images); others: 0.5 (multi-label) or none needed (argmax)."""
+        if self.task_ != "binary":
+            return 0.5, None
+        try:
+            return choose_threshold(self._y_mon, p_mon[:, 1]), "choose_threshold"
+        except ValueError as err:
+            return 0.5, f"0.5 ({err})"
 
     def _choose_window(self, mon_proba: list[np.ndarray]) -> tuple[int, int, float]:
         """(last round, length, val AUC) of the snapshot window kept; windows end in the second half of training.
