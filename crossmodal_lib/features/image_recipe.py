@@ -425,21 +425,29 @@ class ImageRecipe:
         per_round_predict = len(x_mon_raw) / 5000.0  # ~5000 images/s predicted at the largest side (measured)
         return max(0.0, self.time_budget - (time.perf_counter() - start) - self.rounds * per_round_predict)
 
-    def _probe(self, side: int, x_train, y_train, batches: int = 8) -> float:
-        """Training images per second at input side ``side``, timed on a few batches after a warm-up batch."""
+    def _probe(self, side: int, x_train, y_train, short: int = 4, long: int = 16) -> float:
+        """Training images per second at input side ``side``: a warm-up batch (it traces the model), then ``short``
+        and ``long`` batches timed; the difference leaves out what every ``fit`` call costs whatever its length
+        (at 28 px that overhead is worth dozens of batches)."""
         import keras
 
         rng = np.random.default_rng(self.seed + side)
-        m = self.batch_size * (batches + 1)
+        m = self.batch_size * long
         idx = rng.choice(len(x_train), size=m, replace=m > len(x_train))
         x = _prepare(x_train[idx], side, self.channels_)
         y = self._fit_targets(y_train[idx])
         keras.utils.set_random_seed(self.seed)
         _, trainable = self._build(side)
-        trainable.fit(x[: self.batch_size], y[: self.batch_size], batch_size=self.batch_size, verbose=0)
-        start = time.perf_counter()
-        trainable.fit(x[self.batch_size :], y[self.batch_size :], batch_size=self.batch_size, verbose=0)
-        return self.batch_size * batches / (time.perf_counter() - start)
+        seconds = []
+        for batches in (1, short, long):
+            start = time.perf_counter()
+            n = batches * self.batch_size
+            trainable.fit(x[:n], y[:n], batch_size=self.batch_size, verbose=0)
+            seconds.append(time.perf_counter() - start)
+        marginal = seconds[2] - seconds[1]
+        if marginal <= 0:  # timer noise on a very fast machine: the plain rate instead
+            return long * self.batch_size / seconds[2]
+        return (long - short) * self.batch_size / marginal
 
     def _build(self, side: int):
         """The CNN (``build_cnn``; a sigmoid head for multi-label) and its training wrapper with augmentation."""
