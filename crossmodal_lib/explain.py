@@ -821,22 +821,22 @@ def marker_shortcut_data(
 def plot_heatmap(
     image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None = None, ax=None, title: str = ""
 ):
-    """One image in gray with its heat map over it, the map's peak (+) and the true region's outline (chapter 10)."""
-    import matplotlib.pyplot as plt
+    """One image in gray with its heat map over it, the map's peak (+) and the true region's outline (chapter 10).
+
+    The film is drawn the course's way (``course.draw_film``: crisp pixels; ``course.film_grid`` gives the panels).
+    """
+    from crossmodal_lib.course import BOX_COLOR, draw_film, film_grid
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(3, 3))
+        ax = film_grid(1, 1)[1][0, 0]
     img = np.asarray(image).squeeze()
     heat = np.asarray(heatmap)
     if heat.shape != img.shape:
         raise ValueError(f"the heat map has shape {heat.shape} but the image {img.shape}")
-    ax.imshow(img, cmap="gray", interpolation="nearest")  # the film's own pixels, not a smoothed picture
+    draw_film(ax, img, title=title)
     ax.imshow(heat, cmap="inferno", alpha=0.45, vmin=0, vmax=1, interpolation="nearest")
     if mask is not None:
-        ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="cyan", linewidths=1)
+        ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors=BOX_COLOR, linewidths=1)
     y, x = np.unravel_index(np.argmax(heat), heat.shape)
     ax.plot(x, y, "+", color="lime", markersize=10, markeredgewidth=2)
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
     return ax

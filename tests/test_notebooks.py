@@ -5,6 +5,7 @@ and that the notebook follows the course's conventions (../shared/COURSE_DESIGN.
 """
 
 import ast
+import base64
 import importlib
 import json
 import pkgutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import crossmodal_lib
+from crossmodal_lib import course
 from crossmodal_lib.testing import MARKER, cell_tolerance
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -94,3 +96,77 @@ def test_trained_output_markers_are_valid(path):
         if MARKER in source(c):
             assert cell_tolerance(source(c)) is not None, f"code cell {i}: the marker must be a comment line"
             assert c["outputs"], f"code cell {i} is marked as trained output but prints nothing"
+
+
+# Figures (crossmodal_lib/course.py, "Figure convention"). The notebooks are committed with their outputs and read
+# on GitHub, so they must stay light: a learner clones all of them, a classroom of 30 clones them at once, and
+# GitHub's notebook viewer slows down and then gives up on large files. Chapter 10, with the most figures, is about
+# 0.95 MB and the course about 3.4 MB (2026-12): the limits below leave a half of that as margin, enough for a few
+# more figures, not for a chapter of unreadable thumbnails or a figure saved at twice the dpi.
+MAX_NOTEBOOK_BYTES = 1_500_000
+MAX_COURSE_BYTES = 5_000_000
+MAX_FIGURE_BYTES = 250_000  # one PNG; the largest, chapter 10's twelve heat maps, is about 150 KB
+# Widest stored figure: MAX_FIGURE_INCHES at FIGURE_DPI, plus the few pixels "bbox_inches=tight" may add.
+MAX_FIGURE_PX = course.MAX_FIGURE_INCHES * course.FIGURE_DPI + 20
+
+
+def figures(nb):
+    """(code cell number, output) for every stored matplotlib figure."""
+    for i, c in enumerate((c for c in cells(nb, "code") if source(c).strip()), 1):
+        for out in c["outputs"]:
+            if "".join(out.get("data", {}).get("text/plain", "")).startswith("<Figure size"):
+                yield i, out
+
+
+def test_the_course_stays_light():
+    total = sum(p.stat().st_size for p in NOTEBOOKS)
+    assert total < MAX_COURSE_BYTES, f"the notebooks hold {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_stays_light_and_its_figures_fit_the_page(path):
+    size = path.stat().st_size
+    assert size < MAX_NOTEBOOK_BYTES, f"{size / 1e6:.2f} MB: show fewer, legible figures (course.py)"
+    for i, out in figures(json.loads(path.read_text())):
+        data = out["data"]
+        assert set(data) == {"image/png", "text/plain"}, f"code cell {i}: figures are stored as PNG only"
+        assert not out.get("metadata", {}).get("image/png"), f"code cell {i}: a retina or resized figure"
+        png = base64.b64decode(data["image/png"])
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR chunk: width, then height
+        assert width <= MAX_FIGURE_PX, (
+            f"code cell {i}: a figure {width} px wide, wider than the notebook column"
+        )
+        assert len(png) < MAX_FIGURE_BYTES, f"code cell {i}: a {len(png) // 1000} KB figure"
+
+
+def grey_imshow_calls(text: str) -> list[int]:
+    """Lines of ``imshow`` calls that draw a grey image (a film) themselves: grey colour map or none given."""
+    lines = []
+    for node in ast.walk(ast.parse(text)):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "imshow"
+        ):
+            cmap = next((k.value for k in node.keywords if k.arg == "cmap"), None)
+            if cmap is None or (
+                isinstance(cmap, ast.Constant) and str(cmap.value).startswith(("gray", "grey"))
+            ):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_grey_imshow_calls_are_found():
+    assert grey_imshow_calls('ax.imshow(x, cmap="gray")\nplt.imshow(x)\nax.imshow(k, cmap="RdBu_r")') == [
+        1,
+        2,
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_films_are_shown_the_course_way(path):
+    """A film goes through course.show_films / draw_film (or explain.plot_heatmap), never a cell's own imshow:
+    one piece of code keeps every film large, crisp and with its findings marked."""
+    nb = json.loads(path.read_text())
+    for i, c in enumerate((c for c in cells(nb, "code") if source(c).strip()), 1):
+        text = "\n".join(line for line in source(c).splitlines() if not line.lstrip().startswith(("%", "!")))
+        assert not grey_imshow_calls(text), f"code cell {i} draws a film with its own imshow: use show_films"
