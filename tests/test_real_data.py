@@ -255,7 +255,7 @@ def test_pneumoniamnist_short_run_with_validation_threshold(real):
     scores = recipe.score(x_test, y_test)
     assert scores["auc"] == pytest.approx(roc_auc_score(y_test, p_test))
     assert scores["acc"] == pytest.approx(np.mean((p_test >= recipe.threshold_) == y_test))
-    # Measured (seed 0, 8 epochs, views chosen on validation): AUC MEASURE, ACC MEASURE at the validation
-    # threshold.
+    # Measured (seed 0, 8 epochs, 8 views chosen on validation): AUC 0.965, ACC 0.899 at the validation
+    # threshold (0.869 at 0.5).
     assert scores["auc"] >= 0.95
     assert scores["acc"] >= 0.88
