@@ -465,7 +465,7 @@ def _medmnist_lines(pm: dict) -> list[str]:
         "",
         "| method | test AUC | test ACC |",
         "|---|---|---|",
-        f"| **course CNN** (mean ± sd of {len(pm['runs'])} seeds; {how}) | "
+        f"| **course CNN** (mean ± sd of {len(pm['runs'])} seed{'s' * (len(pm['runs']) > 1)}; {how}) | "
         f"**{auc['mean']:.3f} ± {auc['std']:.3f}** | **{acc['mean']:.3f} ± {acc['std']:.3f}** |",
     ]
     if binary:
