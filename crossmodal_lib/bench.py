@@ -321,19 +321,26 @@ def notebook_times(out_dir: Path, notebooks_dir: Path | None = None) -> dict:
 def cohort_results(data_dir: Path | None = None) -> dict:
     """Image-only, text-only and fusion metrics (with CIs) of the course pipeline on the cohort, fast mode."""
     from crossmodal_lib.course import COHORT_DIR
-    from crossmodal_lib.pipeline import train
+    from crossmodal_lib.data import load_findings
+    from crossmodal_lib.pipeline import cohort_features, feature_probes, train
 
     data_dir = data_dir or COHORT_DIR
     generation = cohort_generation(data_dir) if data_dir == COHORT_DIR else {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = train(data_dir, Path(tmp) / "run", fast=True)
+        result = train(data_dir, Path(tmp) / "run", fast=True, cache_dir=Path(tmp) / "cache")
         seconds = time.perf_counter() - start
+        # What F_x and F_y know of the hidden findings (chapters 02, 03): train's own features, from its cache.
+        probes = None
+        if (data_dir / "findings.csv").is_file():
+            features = cohort_features(data_dir, fast=True, cache_dir=Path(tmp) / "cache")
+            probes = feature_probes(features, load_findings(data_dir)).to_dict(orient="records")
     keep = ("best_fusion", "best_single", "classes", "counts")
     return {
         "seconds": seconds,
         **generation,
         "models": result["models"],
+        **({"probes": probes} if probes else {}),
         **{k: result[k] for k in keep if k in result},
     }
 
@@ -421,6 +428,17 @@ def _cohort_lines(co: dict) -> list[str]:
         lines.append(
             f"Default cohort generation: {co['generation_seconds']:.1f} s; {same} the committed SHA256SUMS."
         )
+    if co.get("probes"):
+        lines += [
+            "",
+            "What the features know (linear probe per hidden finding, test ROC-AUC; chapters 02-03):",
+            "",
+            "| features | finding | ROC-AUC | prevalence |",
+            "|---|---|---:|---:|",
+        ]
+        for row in co["probes"]:
+            block = {"image": "F_x (image)", "text": "F_y (note)"}.get(row["modality"], row["modality"])
+            lines.append(f"| {block} | {row['finding']} | {row['roc_auc']:.3f} | {row['prevalence']:.2f} |")
     return lines + [""]
 
 

@@ -29,6 +29,9 @@ def _fake_report() -> dict:
         "cohort": {
             "seconds": 60.0,
             "models": {"image only": {"roc_auc": 0.7, "roc_auc_ci": [0.65, 0.75], "accuracy": 0.5}},
+            "probes": [
+                {"modality": "image", "finding": "nodule", "roc_auc": 0.612, "prevalence": 0.63, "n_test": 9}
+            ],
         },
         "questions": {
             "questions": {
@@ -62,6 +65,7 @@ def test_markdown_report_has_every_part():
     md = bench.markdown_report(_fake_report())
     assert "| 01_x.ipynb | 12.5 |" in md and "**total**" in md
     assert "| image only | 0.700 [0.650, 0.750] | 0.500 |" in md
+    assert "| F_x (image) | nodule | 0.612 | 0.63 |" in md
     assert "### cardiac (`data/cohort/cardiac`)" in md and "| ecg only | 0.740 [0.700, 0.780] | 0.600 |" in md
     assert (
         "specialists (chapter 09), test macro ROC-AUC on their own question: cardiac 0.947, motion 0.935."
