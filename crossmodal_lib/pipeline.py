@@ -36,6 +36,7 @@ __all__ = [
     "FUSION_MODELS",
     "MODALITIES",
     "MODELS",
+    "IMAGE_RECIPE",
     "PROBE_FINDINGS",
     "SINGLE_MODELS",
     "COHORT_SPECIALISTS",
@@ -57,7 +58,7 @@ __all__ = [
 #: Training budgets as (full, fast): epochs of each model (early stopping ends most runs sooner), and
 #: the bootstrap's number of resamples.
 EPOCHS: dict[str, tuple[int, int]] = {
-    "cnn": (25, 10),
+    "cnn": (40, 15),
     "ecg_cnn": (25, 10),
     "video_cnn": (25, 10),
     "word2vec": (30, 15),
@@ -84,6 +85,10 @@ STACKED_MLP = {"hidden": 128, "dropout": 0.5}
 #: The capstone's specialists (chapter 09): each clinic's question in the embedded cohort and what its clinic reads.
 COHORT_SPECIALISTS = {"chest": ("image", "text"), "cardiac": ("ecg", "text"), "motion": ("video", "text")}
 FEATURE_DIM = 64
+#: The image recipe's settings in the pipeline (``features.image_recipe.ImageRecipe``; its epochs: ``EPOCHS["cnn"]``):
+#: chapter 01's augmentation ranges and chapter 02's width (``build_cnn``'s default filters), at the input side of the
+#: images (``image_size``), so that the CNN also starts the joint model and serves chapters 10-12 on the same pixels.
+IMAGE_RECIPE = {"augment_strength": 1.0, "zoom": 0.0, "filters": (8, 16, 32)}
 SIGNAL_FEATURE_DIM = 32
 VIDEO_FEATURE_DIM = 32
 VECTOR_SIZE = 64
@@ -278,6 +283,9 @@ def _cache_key(
                 h.update(
                     inspect.getsource(importlib.import_module(f"crossmodal_lib.{package}.{step}")).encode()
                 )
+    if "image" in modalities:
+        h.update(inspect.getsource(importlib.import_module("crossmodal_lib.features.image_recipe")).encode())
+        h.update(repr(IMAGE_RECIPE).encode())
     if "tabular" in modalities:
         h.update(inspect.getsource(importlib.import_module("crossmodal_lib.preprocess.tabular")).encode())
     h.update(inspect.getsource(cohort_features).encode())
@@ -301,7 +309,9 @@ def cohort_features(
     ``"tabular"`` (F_t = age and sex, chapter 09); ``None`` takes every modality the manifest has (tabular only
     when asked for). Chapters 04-05 ask for ``("image", "text")``, the article's pair.
 
-    Each encoder is trained on the training rows with early stopping on the validation rows; Word2Vec and the IDF
+    Each encoder is trained on the training rows and chooses when to stop on the validation rows (the image CNN is
+    the benchmark's recipe, ``features.image_recipe.ImageRecipe``, with :data:`IMAGE_RECIPE` and ``EPOCHS["cnn"]``:
+    a snapshot window and test-time views chosen on validation; ``cnn`` is its averaged model); Word2Vec and the IDF
     weights (``features.text``) are fit on the training notes only, so no test information leaks into the
     features. Deterministic for a given seed.
 
@@ -343,32 +353,47 @@ def cohort_features(
         if npz.is_file() and (weights_file.is_file() or "image" not in modalities):
             with np.load(npz, allow_pickle=False) as stored:
                 cached = {name: stored[name] for name in stored.files}
-            cnn = None
+            info, cnn = json.loads(str(cached.pop("info"))), None
             if "image" in modalities:
                 # The CNN is rebuilt from its code and only its weights are read: nothing in the file can run code.
                 from crossmodal_lib.features.image import build_cnn
 
-                cnn = build_cnn(images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
+                cnn = build_cnn(
+                    images.shape[1:],
+                    info["cnn_outputs"],
+                    feature_dim=FEATURE_DIM,
+                    seed=seed,
+                    filters=IMAGE_RECIPE["filters"],
+                )
                 cnn.load_weights(weights_file)
             _log(verbose, "  features loaded from the cache")
-            return result(cached, json.loads(str(cached.pop("info"))), cnn)
+            return result(cached, info, cnn)
 
     arrays, info, cnn = {}, {}, None
-    if "image" in modalities:  # F_x = CNN(X) on the training rows that have an image (chapter 02)
-        from crossmodal_lib.features.image import build_cnn, image_features, train_cnn
+    if (
+        "image" in modalities
+    ):  # F_x = CNN(X): the image recipe on the training rows with an image (chapter 02)
+        from crossmodal_lib.features.image_recipe import ImageRecipe
 
         has_image = df["has_image"].to_numpy()
         fit_rows, val_rows = train & has_image, val & has_image
         if not fit_rows.any() or not val_rows.any():
             raise ValueError("the train and val splits each need at least one row with an image")
         epochs = budget("cnn", fast)
-        cnn = build_cnn(images.shape[1:], n_classes=len(classes), feature_dim=FEATURE_DIM, seed=seed)
-        _log(verbose, f"  training the CNN ({epochs} epochs at most) ...")
-        history = train_cnn(
-            cnn, images[fit_rows], y[fit_rows], images[val_rows], y[val_rows], epochs=epochs, seed=seed
-        )
-        arrays["F_x"] = _impute(image_features(cnn, images).astype(np.float32), has_image, train)
-        info |= {"cnn_epochs_run": len(history.history["loss"]), "cnn_epochs_max": epochs}
+        _log(verbose, f"  training the CNN ({epochs} epochs; snapshot window and views chosen on val) ...")
+        recipe = ImageRecipe(
+            image_size=image_size, epochs=epochs, seed=seed, feature_dim=FEATURE_DIM, **IMAGE_RECIPE
+        ).fit(images[fit_rows], y[fit_rows], images[val_rows], y[val_rows])
+        cnn = recipe.model_
+        arrays["F_x"] = _impute(recipe.transform(images).astype(np.float32), has_image, train)
+        chosen = recipe.chosen
+        info |= {
+            "cnn_epochs": epochs,
+            "cnn_outputs": recipe.n_outputs_,
+            "cnn_window": chosen["window"],
+            "cnn_views": chosen["views"],
+            "cnn_val_auc": chosen["val_auc"],
+        }
     if "text" in modalities:  # tokenise (chapter 01), Word2Vec and IDF on the training notes (chapter 03)
         from crossmodal_lib.preprocess.text import tokenize_all
 

@@ -168,5 +168,17 @@ def test_unfitted_or_wrong_channels_are_refused():
 
 def test_views_are_capped_by_their_cost():
     x, y = tiny_split(48, "binary")
-    recipe = ImageRecipe(view_share=0.0, **TINY).fit(x, y, *tiny_split(24, "binary", seed=1))
+    timed = {**TINY, "image_size": None, "sizes": (16,)}  # the input side chosen by the timed probe
+    recipe = ImageRecipe(view_share=0.0, **timed).fit(x, y, *tiny_split(24, "binary", seed=1))
     assert recipe.chosen["views_affordable"] == 0 and recipe.chosen["views"] == []
+
+
+def test_settings_by_hand_make_the_views_independent_of_speed():
+    # Size and epochs set by hand (the pipeline, the chapters): every view is tried, however slow the machine.
+    x, y = tiny_split(48, "binary")
+    recipe = ImageRecipe(view_share=0.0, **TINY).fit(x, y, *tiny_split(24, "binary", seed=1))
+    names = len(recipe.zoom_views) + len(recipe.contrast_views)
+    assert recipe.chosen["views_affordable"] == names
+    assert set(recipe.chosen["view_val_auc"]) == {"plain", *(f"zoom {f:g}" for f in recipe.zoom_views)} | {
+        f"contrast {f:g}" for f in recipe.contrast_views
+    }

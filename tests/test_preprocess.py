@@ -173,3 +173,45 @@ def test_tabular_features_scale_age_on_the_fit_rows_and_name_bad_rows():
         prepare_tabular(df.assign(age=["40", "sixty", "80", ""]))
     with pytest.raises(ValueError, match=r"row 0 \(id 'a'\): sex 'X' is not F or M"):
         prepare_tabular(df.assign(sex=["X", "M", "M", "F"]))
+
+
+# ------------------------------------------------------------------------------------------ findings named in text
+def test_mentioned_findings_reads_negation_and_synonyms():
+    from crossmodal_lib.preprocess.text import CHEST_REPORT_TERMS, mentioned_findings
+
+    reports = [
+        "PA chest radiograph. No pleural effusion. Small right pulmonary nodule, ct suggested.",
+        "Enlarged cardiac silhouette. Blunting of the right costophrenic angle.",
+        "Heart size normal. Costophrenic angles clear. No airspace opacity.",
+    ]
+    labels = mentioned_findings(reports)
+    assert list(CHEST_REPORT_TERMS) == ["opacity", "cardiomegaly", "effusion", "nodule"]
+    assert labels.tolist() == [[0, 0, 0, 1], [0, 1, 1, 0], [0, 0, 0, 0]]
+    assert labels.dtype == np.int64
+
+
+def test_mentioned_findings_on_the_cohort_agrees_with_the_hidden_truth():
+    # The labelling function is noisy (hedged reports, an opacity word for a nodule) but far better than chance.
+    from crossmodal_lib.data import load_cohort, load_findings
+    from crossmodal_lib.preprocess.text import CHEST_REPORT_TERMS, mentioned_findings
+
+    df = load_cohort().merge(load_findings(), on="id", validate="one_to_one")
+    labels = mentioned_findings(df["report"].tolist())
+    agreement = (labels == df[list(CHEST_REPORT_TERMS)].to_numpy()).mean(axis=0)
+    assert agreement.min() > 0.75 and agreement.mean() > 0.85
+
+
+@pytest.mark.parametrize(
+    ("texts", "terms", "message"),
+    [
+        (["a note"], {}, "terms is empty"),
+        (["a note"], {"fever": "fever"}, "non-empty tuple of words"),
+        (["a note", "  "], {"fever": ("fever",)}, "note 1"),
+        ("one string", {"fever": ("fever",)}, "single string"),
+    ],
+)
+def test_mentioned_findings_errors_name_the_problem(texts, terms, message):
+    from crossmodal_lib.preprocess.text import mentioned_findings
+
+    with pytest.raises(ValueError, match=message):
+        mentioned_findings(texts, terms)

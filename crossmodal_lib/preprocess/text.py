@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
 from gensim.parsing.preprocessing import STOPWORDS, strip_multiple_whitespaces, strip_punctuation
 from gensim.utils import deaccent
 
@@ -148,3 +149,36 @@ def tokenize_all(texts: Sequence[str]) -> list[list[str]]:
     if not out:
         raise ValueError("texts is empty: no notes to tokenise")
     return out
+
+
+#: Words a chest radiograph report uses for each image finding (one token each, as ``tokenize`` writes them), in the
+#: manner of the CheXpert labeller's mention lists (Irvin et al., 2019): the finding is there when a word is said and
+#: not negated. Chapter 02 reads the findings from the cohort's reports with them.
+CHEST_REPORT_TERMS: dict[str, tuple[str, ...]] = {
+    "opacity": ("opacity", "opacities", "consolidation", "airspace", "shadowing", "infiltrate"),
+    "cardiomegaly": ("cardiomegaly", "enlarged"),
+    "effusion": ("effusion", "effusions", "blunting"),
+    "nodule": ("nodule", "nodules", "mass"),
+}
+
+
+def mentioned_findings(
+    texts: Sequence[str], terms: dict[str, Sequence[str]] = CHEST_REPORT_TERMS
+) -> np.ndarray:
+    """0/1 labels ``(n_texts, n_findings)`` read from free text: 1 where a finding's word occurs and is not negated
+    (chapter 02). A labelling function: the labels are noisy (a hedge such as "?nodule" counts as said), and they
+    teach a model what to look for without a human labelling each image.
+
+    >>> mentioned_findings(["Small right nodule. No pleural effusion."], {"nodule": ("nodule",), "effusion": ("effusion",)})
+    array([[1, 0]])
+    """
+    if not terms:
+        raise ValueError("terms is empty: give each finding its words, e.g. {'effusion': ('effusion',)}")
+    for finding, words in terms.items():
+        if isinstance(words, str) or not words:
+            raise ValueError(f"terms[{finding!r}] must be a non-empty tuple of words, got {words!r}")
+    token_sets = [set(tokens) for tokens in tokenize_all(texts)]
+    return np.array(
+        [[int(any(w in tokens for w in words)) for words in terms.values()] for tokens in token_sets],
+        dtype=np.int64,
+    )
