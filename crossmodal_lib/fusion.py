@@ -7,7 +7,8 @@ One small class per fusion idea, in the spirit of MultiBench's ``fusions/common_
     JointFusion     a multi-input Keras model: a CNN on the pixels and a branch per other modality, end to end
     LateFusion      a weighted average of per-modality probabilities, p = Σ_m w_m p_m
     GatedFusion     a gated multimodal unit: learned per-sample gates z_m mix the modalities' h_m
-    StackedFusion   staged: specialists over groups of modalities, each on its own question, then a head (ch. 09)
+    StackedFusion   staged: specialists over groups of modalities, each on its own question, then a head (ch. 09,
+                    ch. 14: findings first, with weak labels read from the report and the note)
 
 Every model takes its inputs as a mapping from modality name to array, the same for two modalities or five:
 
@@ -21,6 +22,7 @@ on) and a problem names the modality: ``"image has 120 rows but text has 119"``.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +34,7 @@ __all__ = [
     "GatedFusion",
     "JointFusion",
     "LateFusion",
+    "MultiLabelLogistic",
     "SingleModality",
     "StackedFusion",
     "build_mlp",
@@ -587,6 +590,49 @@ class LateFusion:
 # ----------------------------------------------------------------------------------------------------------------
 # Staged (stacked) fusion
 # ----------------------------------------------------------------------------------------------------------------
+class MultiLabelLogistic:
+    """A specialist for a multi-label question on one feature block: one logistic regression per label, on the
+    standardised features (chapter 14: the note's syndromes from F_y, each present or not).
+
+    >>> MultiLabelLogistic().fit(F_y_train, syndromes_train).predict_proba(F_y_test)   # (n, 3) P(present)
+    """
+
+    def __init__(self, C: float = 1.0) -> None:
+        if not C > 0:
+            raise ValueError(f"C must be > 0, got {C!r}")
+        self.C = C
+        self.models_: list = []
+
+    def fit(self, x: object, y: object, x_val: object = None, y_val: object = None) -> MultiLabelLogistic:
+        """Fit on ``x`` (n, d) and 0/1 labels ``y`` (n, k); the validation split is not needed (StackedFusion
+        passes it to every specialist)."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        (x,) = check_features([x], ["x"])
+        y = np.asarray(y)
+        if y.ndim != 2 or len(y) != len(x) or not np.isin(y, (0, 1)).all():
+            raise ValueError(f"y must be 0/1 labels of shape ({len(x)}, k), got shape {y.shape}")
+        one_valued = [j for j in range(y.shape[1]) if len(np.unique(y[:, j])) < 2]
+        if one_valued:
+            raise ValueError(
+                f"label {one_valued[0]} has one value only in y; a logistic regression needs both"
+            )
+        self.models_ = [
+            make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=3000)).fit(x, y[:, j])
+            for j in range(y.shape[1])
+        ]
+        return self
+
+    def predict_proba(self, x: object) -> np.ndarray:
+        """P(label present) for each row and label, shape (n, k)."""
+        if not self.models_:
+            raise ValueError("MultiLabelLogistic is not fitted yet; call fit first")
+        (x,) = check_features([x], ["x"])
+        return np.column_stack([m.predict_proba(x)[:, 1] for m in self.models_])
+
+
 class StackedFusion:
     """Staged fusion: specialists over groups of modalities, then a head over their answers (chapter 09).
 
@@ -602,6 +648,12 @@ class StackedFusion:
     >>> staged = StackedFusion({"cardiac": ("ecg", "cardiac_note"), "motion": ("video", "motion_note")})
     >>> staged.fit(blocks, y, validation_data=(blocks_val, y_val), targets={"cardiac": (y_c, y_c_val)})
     >>> staged.predict_proba(blocks_test)           # blocks: {"ecg": F_s, "cardiac_note": ..., "video": ...}
+
+    ``estimators={group: model}`` gives a group of one modality a specialist of its own kind instead: any object
+    with ``fit(x, y, x_val, y_val)`` and ``predict_proba(x)``, such as ``features.ImageRecipe`` on the pixels or
+    :class:`MultiLabelLogistic` on a feature block. Its question may then be multi-label (targets ``(n, k)`` 0/1:
+    findings, each present or not), and the head reads its k probabilities (chapter 14). A copy is fitted; the
+    model passed in is left unfitted.
     """
 
     def __init__(
@@ -609,10 +661,11 @@ class StackedFusion:
         groups: Mapping[str, Sequence[str]],
         n_classes: int = 4,
         specialist_classes: Mapping[str, int] | None = None,
+        estimators: Mapping[str, object] | None = None,
         **specialist_settings: object,
     ) -> None:
         """``specialist_settings`` (hidden, dropout, epochs, batch_size, learning_rate, patience, seed) go to
-        every specialist, as to ``EarlyFusion``."""
+        every specialist that ``estimators`` does not give, as to ``EarlyFusion``."""
         _KerasFusion(**specialist_settings)  # refuses an unknown or invalid setting now, not after training
         if not isinstance(groups, Mapping) or not groups:
             raise ValueError(
@@ -626,6 +679,14 @@ class StackedFusion:
         unknown = sorted(set(specialist_classes or {}) - set(groups))
         if unknown:
             raise ValueError(f"specialist_classes names unknown groups {unknown}; groups: {list(groups)}")
+        self.estimators = dict(estimators or {})
+        for name, model in self.estimators.items():
+            if name not in groups:
+                raise ValueError(f"estimators names unknown group {name!r}; groups: {list(groups)}")
+            if len(groups[name]) != 1:
+                raise ValueError(f"group {name!r} has an estimator of its own, so it must read one modality")
+            if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+                raise ValueError(f"estimators[{name!r}] needs fit(x, y, x_val, y_val) and predict_proba(x)")
         self.groups = {name: tuple(members) for name, members in groups.items()}
         self.n_classes = n_classes
         self.specialist_classes = {g: (specialist_classes or {}).get(g, n_classes) for g in self.groups}
@@ -648,7 +709,9 @@ class StackedFusion:
             raise ValueError("StackedFusion is not fitted yet; call fit first")
         self._check_modalities(blocks, "blocks")
         return {
-            g: model.predict_proba({m: blocks[m] for m in self.groups[g]})
+            g: model.predict_proba(blocks[self.groups[g][0]])
+            if g in self.estimators
+            else model.predict_proba({m: blocks[m] for m in self.groups[g]})
             for g, model in self.specialists_.items()
         }
 
@@ -674,6 +737,15 @@ class StackedFusion:
         self.specialists_ = {}
         for g, members in self.groups.items():
             y_g, y_g_val = targets.get(g, (y, None if validation_data is None else validation_data[1]))
+            if g in self.estimators:
+                if validation_data is None or y_g_val is None:
+                    raise ValueError(
+                        f"group {g!r}'s estimator chooses its settings on validation_data; give it"
+                    )
+                model = copy.deepcopy(self.estimators[g])
+                (m,) = members
+                self.specialists_[g] = model.fit(blocks[m], y_g, validation_data[0][m], y_g_val)
+                continue
             model_class = SingleModality if len(members) == 1 else EarlyFusion
             model = model_class(n_classes=self.specialist_classes[g], **self.mlp)
             validation = None
@@ -704,6 +776,7 @@ class StackedFusion:
             {g: self.groups[g] for g in groups},
             n_classes=self.n_classes,
             specialist_classes={g: self.specialist_classes[g] for g in groups},
+            estimators={g: e for g, e in self.estimators.items() if g in groups},
             **self.mlp,
         )
         part.specialists_ = {g: self.specialists_[g] for g in groups}

@@ -87,6 +87,7 @@ def document_vectors(
     token_lists: Sequence[Sequence[str]],
     weighting: str = "mean",
     idf: dict[str, float] | None = None,
+    pooling: str = "mean",
 ) -> np.ndarray:
     """One vector per note from its words' vectors: float32 (n, vector_size) (chapter 03).
 
@@ -95,27 +96,36 @@ def document_vectors(
     * ``weighting="tfidf"``: the average weighted by ``idf`` (from ``fit_idf``; term frequency enters through the
       repeats), so rare, specific words ("hemoptysis") count more than words in every note ("patient"). A known
       word missing from ``idf`` gets the largest IDF (it was never seen in the notes ``idf`` was fitted on).
+    * ``pooling="mean+max+min"`` (chapter 14): the (weighted) average, then the largest and the smallest value of
+      each dimension over the note's words, side by side: (n, 3 x vector_size). One telling word ("febrile" in a
+      long note) is diluted in the average but sets a maximum; on the cohort a linear probe of the syndromes
+      rose from 0.92 / 0.97 / 0.97 (mean) to 0.97 / 0.99 / 0.99 (test ROC-AUC, fast mode).
 
     Words without a vector (rare or unseen words) are skipped; a note with no known word gets the zero vector,
     which a downstream classifier sees as "no text information".
     """
     if weighting not in ("mean", "tfidf"):
         raise ValueError(f'weighting must be "mean" or "tfidf", got {weighting!r}')
+    if pooling not in ("mean", "mean+max+min"):
+        raise ValueError(f'pooling must be "mean" or "mean+max+min", got {pooling!r}')
     if weighting == "tfidf" and not idf:
         raise ValueError('weighting="tfidf" needs idf=fit_idf(training token lists)')
     token_lists = _check_token_lists(token_lists)
     default_idf = max(idf.values()) if idf else 1.0
-    out = np.zeros((len(token_lists), kv.vector_size), dtype=np.float32)
+    d = kv.vector_size
+    out = np.zeros((len(token_lists), d if pooling == "mean" else 3 * d), dtype=np.float32)
     for i, tokens in enumerate(token_lists):
         known = [t for t in tokens if t in kv.key_to_index]
         if not known:
             continue
         vecs = np.stack([kv[t] for t in known]).astype(np.float64)
         if weighting == "mean":
-            out[i] = vecs.mean(axis=0)
+            out[i, :d] = vecs.mean(axis=0)
         else:
             w = np.array([idf.get(t, default_idf) for t in known], dtype=np.float64)
-            out[i] = (w[:, None] * vecs).sum(axis=0) / w.sum()
+            out[i, :d] = (w[:, None] * vecs).sum(axis=0) / w.sum()
+        if pooling == "mean+max+min":
+            out[i, d:] = np.concatenate([vecs.max(axis=0), vecs.min(axis=0)])
     return out
 
 

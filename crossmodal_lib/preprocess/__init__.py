@@ -19,10 +19,17 @@ from crossmodal_lib.preprocess.signal import (
     rhythm_features,
 )
 from crossmodal_lib.preprocess.tabular import TABULAR_FEATURES, prepare_tabular
-from crossmodal_lib.preprocess.text import CHEST_REPORT_TERMS, mentioned_findings, tokenize, tokenize_all
+from crossmodal_lib.preprocess.text import (
+    CHEST_NOTE_TERMS,
+    CHEST_REPORT_TERMS,
+    mentioned_findings,
+    tokenize,
+    tokenize_all,
+)
 from crossmodal_lib.preprocess.video import prepare_clips
 
 __all__ = [
+    "CHEST_NOTE_TERMS",
     "CHEST_REPORT_TERMS",
     "RHYTHM_FEATURES",
     "TABULAR_FEATURES",

@@ -161,6 +161,35 @@ CHEST_REPORT_TERMS: dict[str, tuple[str, ...]] = {
     "nodule": ("nodule", "nodules", "mass"),
 }
 
+#: Words a clinical note uses for each syndrome of the chest question (chapter 14), in the same manner: symptoms a
+#: clinician would list for an infection, for fluid overload (congestion) and for the constitutional signs of a
+#: tumour. "no_fever" and "afebrile" are other tokens, so a negated or denied symptom does not count.
+CHEST_NOTE_TERMS: dict[str, tuple[str, ...]] = {
+    "infection": (
+        "fever",
+        "febrile",
+        "pyrexia",
+        "chills",
+        "rigors",
+        "purulent",
+        "green",
+        "yellow",
+        "phlegm",
+        "temp",
+    ),
+    "congestion": (
+        "pillows",
+        "orthopnoea",
+        "orthopnea",
+        "nocturnal",
+        "ankle",
+        "swelling",
+        "swollen",
+        "edema",
+    ),
+    "constitutional": ("haemoptysis", "hemoptysis", "blood", "sweats", "lost", "loss"),
+}
+
 
 def mentioned_findings(
     texts: Sequence[str], terms: dict[str, Sequence[str]] = CHEST_REPORT_TERMS
