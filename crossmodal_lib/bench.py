@@ -385,6 +385,77 @@ def question_results() -> dict:
     return {"questions": results}
 
 
+def findings_results(data_dir: Path | None = None, modes: tuple[bool, ...] = (True, False)) -> dict:
+    """Chapter 14's findings-first model on the cohort, in fast and in full mode (``fast`` in ``modes``): what
+    each specialist's features know (linear probes of the film specialist's ``"features"`` layer and of the pooled
+    note features), each specialist's own answers against the hidden findings, and test accuracy and macro ROC-AUC
+    of the staged model, of each specialist with the head, and of chapter 04's early fusion on the pipeline's
+    features."""
+    from crossmodal_lib import fusion
+    from crossmodal_lib.course import COHORT_DIR
+    from crossmodal_lib.data import IMAGE_FINDINGS, NOTE_FINDINGS, load_findings
+    from crossmodal_lib.evaluate import linear_probe, macro_roc_auc
+    from crossmodal_lib.pipeline import budget, cohort_features, finding_inputs, fit_finding_fusion
+
+    data_dir = data_dir or COHORT_DIR
+    out = {}
+    for fast in modes:
+        start = time.perf_counter()
+        inputs = finding_inputs(data_dir, fast=fast)
+        model = fit_finding_fusion(inputs, fast=fast)
+        truth = inputs.frame[["id"]].merge(
+            load_findings(data_dir), on="id", how="left", validate="one_to_one"
+        )
+        train, test = inputs.mask("train"), inputs.mask("test")
+        y_train, y_test = inputs.y[train], inputs.y[test]
+        F_image = model.specialists_["image"].transform(inputs.images)
+        probes = {}
+        for block, names in ((F_image, IMAGE_FINDINGS), (inputs.F_y, NOTE_FINDINGS)):
+            t = truth[list(names)]
+            probes |= linear_probe(block[train], t[train], block[test], t[test])["roc_auc"].to_dict()
+        answers = model.specialist_probas(inputs.blocks("test"))
+        own = {
+            f: _auc(truth[f][test], answers[group][:, j])
+            for group, names in (("image", IMAGE_FINDINGS), ("text", NOTE_FINDINGS))
+            for j, f in enumerate(names)
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            feats = cohort_features(data_dir, fast=fast, cache_dir=tmp, modalities=("image", "text"))
+        early = fusion.EarlyFusion(epochs=budget("mlp", fast), patience=budget("mlp_patience", fast)).fit(
+            feats.blocks("train"),
+            y_train,
+            validation_data=(feats.blocks("val"), inputs.y[inputs.mask("val")]),
+        )
+        probas = {
+            "film specialist + head": model.with_head_on(["image"], inputs.blocks("train"), y_train),
+            "note specialist + head": model.with_head_on(["text"], inputs.blocks("train"), y_train),
+            "findings first": model,
+        }
+        probas = {name: m.predict_proba(inputs.blocks("test")) for name, m in probas.items()}
+        probas["early fusion (chapter 04)"] = early.predict_proba(feats.blocks("test"))
+        out["fast" if fast else "full"] = {
+            "image_size": int(inputs.images.shape[1]),
+            "epochs": model.specialists_["image"].chosen["epochs"],
+            "probes": {k: round(float(v), 4) for k, v in probes.items()},
+            "specialist_auc": {k: round(float(v), 4) for k, v in own.items()},
+            "models": {
+                name: {
+                    "accuracy": round(float(np.mean(p.argmax(axis=1) == y_test)), 4),
+                    "roc_auc": round(float(macro_roc_auc(y_test, p)), 4),
+                }
+                for name, p in probas.items()
+            },
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    return {"modes": out}
+
+
+def _auc(truth: object, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.asarray(truth), score))
+
+
 def cohort_generation(cohort_dir: Path) -> dict:
     """Time the default cohort's generation (the promise: under 30 s) and check it reproduces the committed files."""
     from crossmodal_lib.data.cohort import CHECKSUM_FILE, cohort_files, generate_cohort
@@ -440,6 +511,32 @@ def _cohort_lines(co: dict) -> list[str]:
             block = {"image": "F_x (image)", "text": "F_y (note)"}.get(row["modality"], row["modality"])
             lines.append(f"| {block} | {row['finding']} | {row['roc_auc']:.3f} | {row['prevalence']:.2f} |")
     return lines + [""]
+
+
+def _findings_lines(fi: dict) -> list[str]:
+    modes = fi["modes"]
+    lines = [
+        "| | "
+        + " | ".join(f"{m} ({v['image_size']} px, {v['epochs']:g} epochs)" for m, v in modes.items())
+        + " |",
+        "|---|" + "---:|" * len(modes),
+    ]
+    first = next(iter(modes.values()))
+    for name in first["models"]:
+        cells = [
+            f"{v['models'][name]['accuracy']:.3f} / {v['models'][name]['roc_auc']:.3f}"
+            for v in modes.values()
+        ]
+        lines.append(f"| {name}: accuracy / macro ROC-AUC | " + " | ".join(cells) + " |")
+    for key, what in (
+        ("probes", "linear probe of the specialist's features"),
+        ("specialist_auc", "specialist's answer"),
+    ):
+        for finding in first[key]:
+            cells = [f"{v[key][finding]:.3f}" for v in modes.values()]
+            lines.append(f"| {finding}: {what} | " + " | ".join(cells) + " |")
+    seconds = ", ".join(f"{m} {v['seconds']:.0f} s" for m, v in modes.items())
+    return lines + ["", f"Run time: {seconds}.", ""]
 
 
 def _question_lines(qs: dict) -> list[str]:
@@ -596,6 +693,11 @@ _SECTIONS = {
         "questions",
         _question_lines,
     ),
+    "findings": (
+        "## Findings first (chapter 14): weak labels from the report and the note, both modes (test split)",
+        "modes",
+        _findings_lines,
+    ),
     "pneumoniamnist": (
         "## PneumoniaMNIST 28x28 (real data): the course's CNN vs MedMNIST v2",
         "runs",
@@ -649,6 +751,8 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
         return cohort_results()
     if part == "questions":
         return question_results()
+    if part == "findings":
+        return findings_results()
     if part in ("pneumoniamnist", "size_curve", "npz"):
         if part != "npz" and real_data_dir() is None:
             return f"real data not found at {default_real_data_dir()} (set CROSSMODAL_REAL_DATA); skipped"
@@ -679,7 +783,7 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
     raise ValueError(f"unknown part {part!r}")
 
 
-PARTS = ("notebooks", "cohort", "questions", "pneumoniamnist", "size_curve", "ptbxl")
+PARTS = ("notebooks", "cohort", "questions", "findings", "pneumoniamnist", "size_curve", "ptbxl")
 
 
 def main(argv: list[str] | None = None) -> int:

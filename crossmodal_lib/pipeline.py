@@ -1066,6 +1066,8 @@ def train(
             **missing,
             "policy": "features mean-imputed from training rows plus a missing-indicator column; never dropped",
         },
+        # What each encoder chose on the validation split (the image recipe's snapshot window and views ...).
+        "encoders": feats.info,
         "models": {
             name: {k: float(v) for k, v in row.items()}
             | {"roc_auc_ci": [float(row.roc_auc_low), float(row.roc_auc_high)]}

@@ -48,6 +48,22 @@ def _fake_report() -> dict:
                 },
             }
         },
+        "findings": {
+            "modes": {
+                mode: {
+                    "image_size": size,
+                    "epochs": epochs,
+                    "probes": {"nodule": nodule},
+                    "specialist_auc": {"nodule": nodule - 0.1},
+                    "models": {"findings first": {"accuracy": accuracy, "roc_auc": 0.9}},
+                    "seconds": 30.0,
+                }
+                for mode, size, epochs, nodule, accuracy in (
+                    ("fast", 64, 15, 0.6, 0.67),
+                    ("full", 128, 60, 0.88, 0.83),
+                )
+            }
+        },
         "pneumoniamnist": {
             "runs": [run],
             "test_auc": stats,
@@ -71,6 +87,9 @@ def test_markdown_report_has_every_part():
         "specialists (chapter 09), test macro ROC-AUC on their own question: cardiac 0.947, motion 0.935."
         in md
     )
+    assert "| | fast (64 px, 15 epochs) | full (128 px, 60 epochs) |" in md
+    assert "| findings first: accuracy / macro ROC-AUC | 0.670 / 0.900 | 0.830 / 0.900 |" in md
+    assert "| nodule: linear probe of the specialist's features | 0.600 | 0.880 |" in md
     assert "| Google AutoML Vision | 0.991 | 0.946 |" in md and "| ResNet-18 (28) | 0.944 | 0.854 |" in md
     assert "| 0 | 0.9700 | 0.9100 | 0.200 | 0.8800 | 0.9900 | 100 | 180 |" in md
 

@@ -261,3 +261,33 @@ def test_pretrain_on_a_text_file(tmp_path):
     with pytest.raises(ValueError, match="one-pass iterator"):
         pretrain_word2vec(t for t in CORPUS)
     assert "fever" in pretrain_word2vec(CORPUS, vector_size=8, min_count=2, epochs=2)
+
+
+def test_document_vectors_mean_max_min_pooling():
+    kv = train_word2vec(CORPUS, vector_size=8, epochs=5)
+    docs = [["fever", "cough"], ["zzz_unknown"], [], ["fever", "fever", "chills", "zzz_unknown"], ["cough"]]
+    pooled = document_vectors(kv, docs, pooling="mean+max+min")
+    assert pooled.shape == (5, 24) and pooled.dtype == np.float32
+    np.testing.assert_array_equal(pooled[:, :8], document_vectors(kv, docs))  # the first block is the mean
+    np.testing.assert_allclose(pooled[0, 8:16], np.maximum(kv["fever"], kv["cough"]), rtol=1e-6)
+    np.testing.assert_allclose(pooled[0, 16:], np.minimum(kv["fever"], kv["cough"]), rtol=1e-6)
+    # Unknown words are skipped in the extremes too; a note without a known word is all zeros.
+    np.testing.assert_allclose(pooled[3, 8:16], np.maximum(kv["fever"], kv["chills"]), rtol=1e-6)
+    np.testing.assert_allclose(pooled[3, 16:], np.minimum(kv["fever"], kv["chills"]), rtol=1e-6)
+    np.testing.assert_array_equal(pooled[1], 0.0)
+    np.testing.assert_array_equal(pooled[2], 0.0)
+    # One word: its vector three times.
+    np.testing.assert_allclose(pooled[4], np.tile(kv["cough"], 3), rtol=1e-6)
+    assert (pooled[0, 8:16] >= pooled[0, :8]).all() and (pooled[0, 16:] <= pooled[0, :8]).all()
+
+
+def test_document_vectors_pooling_with_tfidf_and_unknown_pooling():
+    kv = train_word2vec(CORPUS, vector_size=8, epochs=5)
+    docs = [["fever", "fever", "chills"], ["weight", "loss", "hemoptysis"]]
+    idf = fit_idf(CORPUS)
+    pooled = document_vectors(kv, docs, weighting="tfidf", idf=idf, pooling="mean+max+min")
+    np.testing.assert_array_equal(pooled[:, :8], document_vectors(kv, docs, weighting="tfidf", idf=idf))
+    # The weights move the average only: the extremes are those of the unweighted pooling.
+    np.testing.assert_array_equal(pooled[:, 8:], document_vectors(kv, docs, pooling="mean+max+min")[:, 8:])
+    with pytest.raises(ValueError, match=r"pooling must be \"mean\" or \"mean\+max\+min\", got 'max'"):
+        document_vectors(kv, docs, pooling="max")

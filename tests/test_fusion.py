@@ -312,3 +312,150 @@ def test_stacked_fusion_errors_name_the_problem():
     assert isinstance(staged.specialists_["b"], fusion.SingleModality)
     with pytest.raises(ValueError, match="must name fitted specialists"):
         staged.with_head_on(("c",), blocks, y)
+
+
+# ---------------------------------------------------------------------------------------------------- specialists
+def _multilabel(n=200, seed=0):
+    """Three labels, each present or not; label j shifts column j of the features (column 3 is noise)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 3)) < 0.4).astype(np.int64)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    x[:, :3] += 3.0 * y
+    return x, y
+
+
+def test_multilabel_logistic_learns_each_label():
+    from sklearn.metrics import roc_auc_score
+
+    x, y = _multilabel()
+    x_test, y_test = _multilabel(seed=1)
+    model = fusion.MultiLabelLogistic().fit(x, y)
+    p = model.predict_proba(x_test)
+    assert p.shape == (200, 3) and ((p >= 0) & (p <= 1)).all()
+    assert len(model.models_) == 3
+    for j in range(3):
+        assert roc_auc_score(y_test[:, j], p[:, j]) > 0.9, f"label {j}"
+    # Each label reads its own column: label 0's probability does not follow label 1's column.
+    assert roc_auc_score(y_test[:, 0], p[:, 1]) < 0.7
+    # The validation split is accepted (StackedFusion passes it) and changes nothing.
+    with_val = fusion.MultiLabelLogistic().fit(x, y, x_test, y_test)
+    assert np.array_equal(with_val.predict_proba(x_test), p)
+
+
+def test_multilabel_logistic_errors():
+    x, y = _multilabel(n=40)
+    with pytest.raises(ValueError, match="C must be > 0, got 0"):
+        fusion.MultiLabelLogistic(C=0)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        fusion.MultiLabelLogistic().predict_proba(x)
+    with pytest.raises(ValueError, match=r"y must be 0/1 labels of shape \(40, k\), got shape \(40,\)"):
+        fusion.MultiLabelLogistic().fit(x, y[:, 0])
+    with pytest.raises(ValueError, match=r"got shape \(39, 3\)"):
+        fusion.MultiLabelLogistic().fit(x, y[:39])
+    with pytest.raises(ValueError, match="0/1 labels"):
+        fusion.MultiLabelLogistic().fit(x, 2 * y)
+    constant = y.copy()
+    constant[:, 1] = 1
+    with pytest.raises(ValueError, match="label 1 has one value only in y"):
+        fusion.MultiLabelLogistic().fit(x, constant)
+    x_nan = x.copy()
+    x_nan[5, 0] = np.nan
+    with pytest.raises(ValueError, match=r"x has 1 NaN or infinite values \(first at row 5\)"):
+        fusion.MultiLabelLogistic().fit(x_nan, y)
+
+
+def _findings_and_image(n=240, seed=0):
+    """The note block knows two findings (multi-label: y % 2 and an extra bit); the image block knows y >= 2."""
+    blocks, y = xor_blocks(n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    extra = (rng.random(n) < 0.5).astype(np.int64)
+    blocks["text"][:, 1] += 2.5 * extra
+    return blocks, y, np.column_stack([y % 2, extra])
+
+
+def test_stacked_fusion_with_a_multilabel_specialist():
+    from sklearn.metrics import roc_auc_score
+
+    blocks, y, findings = _findings_and_image()
+    val, y_val, findings_val = _findings_and_image(seed=1)
+    test, y_test, findings_test = _findings_and_image(seed=2)
+    note = fusion.MultiLabelLogistic()
+    staged = fusion.StackedFusion(
+        {"text": ("text",), "image": ("image",)}, estimators={"text": note}, **FAST
+    ).fit(blocks, y, validation_data=(val, y_val), targets={"text": (findings, findings_val)})
+    # A copy was fitted: the object passed in is still unfitted.
+    assert note.models_ == [] and staged.specialists_["text"] is not note
+    assert isinstance(staged.specialists_["text"], fusion.MultiLabelLogistic)
+    assert isinstance(staged.specialists_["image"], fusion.SingleModality)
+    answers = staged.specialist_probas(test)
+    assert {g: a.shape for g, a in answers.items()} == {"text": (240, 2), "image": (240, 4)}
+    for j in range(2):
+        assert roc_auc_score(findings_test[:, j], answers["text"][:, j]) > 0.9, f"finding {j}"
+    # The head reads the k = 2 finding probabilities and the image specialist's 4 class probabilities.
+    assert staged.head_.n_features_in_ == 6
+    proba = staged.predict_proba(test)
+    assert proba.shape == (240, 4) and np.allclose(proba.sum(axis=1), 1)
+    assert macro_roc_auc(y_test, proba) > 0.85, "y % 2 from the note's findings, y >= 2 from the image"
+    # A staged pair keeps its group's estimator, so the note specialist still reads its block as an array.
+    pair = staged.with_head_on(("text",), blocks, y)
+    assert pair.estimators == {"text": note} and pair.specialists_["text"] is staged.specialists_["text"]
+    assert pair.predict_proba({"text": test["text"]}).shape == (240, 4)
+    assert staged.with_head_on(("image",), blocks, y).estimators == {}
+
+
+QUICK = {**FAST, "epochs": 2}  # the MLP specialist beside a recorder need only run, not learn
+
+
+class _Recorder:
+    """A specialist that records what StackedFusion passed to fit and answers a constant probability."""
+
+    def __init__(self):
+        self.seen = None
+
+    def fit(self, x, y, x_val, y_val):
+        self.seen = (x, y, x_val, y_val)
+        return self
+
+    def predict_proba(self, x):
+        return np.full((len(x), 2), 0.5)
+
+
+def test_stacked_fusion_passes_its_block_and_target_to_an_estimator():
+    blocks, y, own = _clinics(n=80)
+    val, y_val, own_val = _clinics(n=40, seed=1)
+    recorder = _Recorder()
+    staged = fusion.StackedFusion(
+        {"a": ("a_x", "a_y"), "b": ("b_x",)}, n_classes=3, estimators={"b": recorder}, **QUICK
+    ).fit(blocks, y, validation_data=(val, y_val), targets={"b": (own["b"], own_val["b"])})
+    assert recorder.seen is None
+    x, y_b, x_val, y_b_val = staged.specialists_["b"].seen
+    assert np.array_equal(x, blocks["b_x"]) and np.array_equal(x_val, val["b_x"])
+    assert np.array_equal(y_b, own["b"]) and np.array_equal(y_b_val, own_val["b"])
+    # Without targets the estimator learns the final question, like any specialist.
+    plain = fusion.StackedFusion(
+        {"a": ("a_x",), "b": ("b_x",)}, n_classes=3, estimators={"b": _Recorder()}, **QUICK
+    )
+    plain.fit(blocks, y, validation_data=(val, y_val))
+    assert np.array_equal(plain.specialists_["b"].seen[1], y)
+    assert np.array_equal(plain.specialists_["b"].seen[3], y_val)
+
+
+def test_stacked_fusion_estimator_errors():
+    blocks, y, own = _clinics(n=80)
+    groups = {"a": ("a_x", "a_y"), "b": ("b_x",)}
+    with pytest.raises(ValueError, match=r"estimators names unknown group 'c'; groups: \['a', 'b'\]"):
+        fusion.StackedFusion(groups, estimators={"c": fusion.MultiLabelLogistic()})
+    with pytest.raises(
+        ValueError, match="group 'a' has an estimator of its own, so it must read one modality"
+    ):
+        fusion.StackedFusion(groups, estimators={"a": fusion.MultiLabelLogistic()})
+    with pytest.raises(
+        ValueError, match=r"estimators\['b'\] needs fit\(x, y, x_val, y_val\) and predict_proba"
+    ):
+        fusion.StackedFusion(groups, estimators={"b": object()})
+    staged = fusion.StackedFusion(groups, n_classes=3, estimators={"b": _Recorder()}, **QUICK)
+    with pytest.raises(ValueError, match="group 'b''s estimator chooses its settings on validation_data"):
+        staged.fit(blocks, y)
+    # Validation blocks but no validation labels for the estimator's own question: refused the same way.
+    with pytest.raises(ValueError, match="group 'b''s estimator chooses its settings on validation_data"):
+        staged.fit(blocks, y, validation_data=(blocks, y), targets={"b": (own["b"], None)})

@@ -116,6 +116,12 @@ def test_missing_modalities_are_counted_and_imputed(cohort_with_gaps, tmp_path):
     result = pipeline.train(cohort_with_gaps, tmp_path / "run", fast=True, image_size=32)
     assert result["missing"]["image"] == missing["image"] and result["missing"]["text"] == missing["text"]
     assert "never dropped" in result["missing"]["policy"]
+    # The image recipe's choices, made on the validation split, are in the run's JSON (issue: "report what it chose").
+    assert result["encoders"]["cnn_epochs"] > 0 and set(result["encoders"]["cnn_window"]) == {
+        "first_round",
+        "last_round",
+        "rounds",
+    }
     # 16 test visits, few of some classes: intervals may be undefined, and are then written as null, never NaN.
     assert "NaN" not in (tmp_path / "run" / "metrics.json").read_text()
 
@@ -339,3 +345,105 @@ def test_feature_probes_match_findings_by_id_and_probe_each_block():
     assert (table["n_test"] == 100).all()
     with pytest.raises(ValueError, match="no row for id 'v00003'"):
         pipeline.feature_probes(features, findings.drop(index=3))
+
+
+# ---------------------------------------------------------------------------------------------------- chapter 14
+def test_text_features_vector_size_and_pooling():
+    from crossmodal_lib.features import document_vectors
+
+    notes = [
+        ["fever", "cough", "purulent", "sputum"],
+        ["leg", "edema", "orthopnea", "no_fever"],
+        ["fever", "chills", "cough"],
+        ["weight", "loss", "hemoptysis", "sweats"],
+    ] * 4 + [["fever", "zzz_test_only", "edema"]]
+    train = np.array([True] * 16 + [False])
+    mean, kv, idf = pipeline.text_features(notes, train, fast=True, vector_size=16)
+    pooled, kv2, idf2 = pipeline.text_features(
+        notes, train, fast=True, vector_size=16, pooling="mean+max+min"
+    )
+    assert mean.shape == (17, 16) and pooled.shape == (17, 48) and kv.vector_size == 16
+    np.testing.assert_array_equal(pooled[:, :16], mean)  # the same Word2Vec and IDF (same seed)
+    assert "zzz_test_only" not in idf and "zzz_test_only" not in kv.key_to_index, "fitted on train rows only"
+    expected = document_vectors(kv2, notes, weighting="tfidf", idf=idf2, pooling="mean+max+min")
+    np.testing.assert_array_equal(pooled, expected)
+    assert pipeline.text_features(notes, train, fast=True)[0].shape == (17, pipeline.VECTOR_SIZE)
+    with pytest.raises(ValueError, match="'sum'"):
+        pipeline.text_features(notes, train, fast=True, vector_size=16, pooling="sum")
+
+
+def test_finding_inputs_shapes_and_weak_labels(tiny_cohort, tmp_path):
+    from crossmodal_lib.data import CLASSES, IMAGE_FINDINGS, NOTE_FINDINGS
+    from crossmodal_lib.preprocess import tokenize_all
+
+    manifest = pd.read_csv(tiny_cohort / "manifest.csv", dtype=str, keep_default_na=False)
+    n = len(manifest)
+    inputs = pipeline.finding_inputs(tiny_cohort, fast=True)
+    assert list(inputs.frame.columns) == ["id", "patient_id", "label", "split"]
+    assert inputs.frame["id"].tolist() == manifest["id"].tolist()
+    assert inputs.classes == CLASSES
+    assert np.array_equal(inputs.y, manifest["label"].map(CLASSES.index).to_numpy())
+    side = pipeline.FINDING_IMAGE_SIZE[1]  # fast mode
+    assert inputs.images.shape == (n, side, side, 1)
+    assert inputs.F_y.shape == (n, 3 * pipeline.FINDING_VECTOR_SIZE)
+    # The pooled F_y starts with the plain text features of the same notes (Word2Vec fitted on train only).
+    train = inputs.mask("train")
+    tokens = tokenize_all(manifest["text"].tolist())
+    mean, _, _ = pipeline.text_features(tokens, train, True, 0, vector_size=pipeline.FINDING_VECTOR_SIZE)
+    np.testing.assert_array_equal(inputs.F_y[:, : pipeline.FINDING_VECTOR_SIZE], mean)
+    assert inputs.image_findings == IMAGE_FINDINGS and inputs.note_findings == NOTE_FINDINGS
+    assert inputs.report_labels.shape == (n, 4) and inputs.note_labels.shape == (n, 3)
+    assert set(np.unique(inputs.report_labels)) == {0, 1} and set(np.unique(inputs.note_labels)) == {0, 1}
+    val = inputs.mask("val")
+    targets = inputs.targets()
+    assert np.array_equal(targets["image"][0], inputs.report_labels[train])
+    assert np.array_equal(targets["text"][1], inputs.note_labels[val])
+    test = inputs.blocks("test")
+    assert list(test) == ["image", "text"] and len(test["text"]) == inputs.mask("test").sum()
+    # The weak labels are read from each row's own report and note, negations not counted.
+    folder = tmp_path / "written"
+    shutil.copytree(tiny_cohort, folder)
+    manifest.loc[1, "report"] = "Small right nodule. No pleural effusion."
+    manifest.loc[1, "text"] = "Denies fever. Orthopnoea, sleeps on three pillows."
+    manifest.to_csv(folder / "manifest.csv", index=False)
+    written = pipeline.finding_inputs(folder, fast=True)
+    assert written.report_labels[1].tolist() == [0, 0, 0, 1]  # opacity, cardiomegaly, effusion, nodule
+    assert written.note_labels[1].tolist() == [0, 1, 0]  # infection, congestion, constitutional
+    others = np.arange(n) != 1
+    assert np.array_equal(written.report_labels[others], inputs.report_labels[others])
+
+
+def test_finding_inputs_errors_name_the_column_and_the_row(tiny_cohort, tmp_path):
+    manifest = pd.read_csv(tiny_cohort / "manifest.csv", dtype=str, keep_default_na=False)
+    folder = tmp_path / "data"
+    shutil.copytree(tiny_cohort, folder)
+    manifest.drop(columns=["report"]).to_csv(folder / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match="manifest.csv has no report column"):
+        pipeline.finding_inputs(folder, fast=True)
+    for column, rows in (("image", [4, 2]), ("text", [6]), ("report", [3, 7, 9])):
+        broken = manifest.copy()
+        broken.loc[rows, column] = "  "  # only whitespace counts as empty
+        broken.to_csv(folder / "manifest.csv", index=False)
+        first = manifest.at[min(rows), "id"]
+        with pytest.raises(ValueError, match=rf"row '{first}' has no {column} \({len(rows)} rows\)"):
+            pipeline.finding_inputs(folder, fast=True)
+
+
+def test_fit_finding_fusion_on_a_tiny_cohort(tiny_cohort):
+    from crossmodal_lib import fusion
+
+    inputs = pipeline.finding_inputs(tiny_cohort, fast=True)
+    model = pipeline.fit_finding_fusion(inputs, fast=True)  # 15 epochs of the recipe on 64 px: seconds
+    assert isinstance(model, fusion.StackedFusion) and list(model.specialists_) == ["image", "text"]
+    test = inputs.blocks("test")
+    n_test = int(inputs.mask("test").sum())
+    answers = model.specialist_probas(test)
+    assert answers["image"].shape == (n_test, 4) and answers["text"].shape == (n_test, 3)
+    image = model.specialists_["image"]
+    assert image.chosen["task"] == "multilabel" and image.image_size_ == inputs.images.shape[1]
+    # The head learns the diagnosis from the seven finding probabilities.
+    assert model.head_.n_features_in_ == 7
+    proba = model.predict_proba(test)
+    assert proba.shape == (n_test, len(inputs.classes)) and np.allclose(proba.sum(axis=1), 1)
+    # The estimators passed in were copied, not fitted.
+    assert model.estimators["text"].models_ == [] and not hasattr(model.estimators["image"], "model_")
