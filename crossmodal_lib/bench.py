@@ -752,7 +752,8 @@ def _run_part(part: str, args: argparse.Namespace) -> dict | str:
     if part == "questions":
         return question_results()
     if part == "findings":
-        return findings_results()
+        _set_threads(args.threads)
+        return findings_results() | {"threads": args.threads}
     if part in ("pneumoniamnist", "size_curve", "npz"):
         if part != "npz" and real_data_dir() is None:
             return f"real data not found at {default_real_data_dir()} (set CROSSMODAL_REAL_DATA); skipped"
