@@ -54,6 +54,7 @@ __all__ = [
     "fit_stacked",
     "load_data",
     "predict",
+    "split_mask",
     "staged_features",
     "train",
 ]
@@ -148,6 +149,13 @@ def _classes(labels: pd.Series) -> tuple[str, ...]:
     return tuple(found)
 
 
+def split_mask(frame: pd.DataFrame, split: str) -> np.ndarray:
+    """Boolean mask of the rows of ``frame`` in one split ("train", "val" or "test")."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    return (frame["split"] == split).to_numpy()
+
+
 @dataclass
 class CohortFeatures:
     """Per-row features of a data set, with its split and labels (chapter 04).
@@ -175,9 +183,7 @@ class CohortFeatures:
 
     def mask(self, split: str) -> np.ndarray:
         """Boolean row mask of one split ("train", "val" or "test")."""
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        return (self.frame["split"] == split).to_numpy()
+        return split_mask(self.frame, split)
 
     def part(self, split: str) -> dict[str, np.ndarray]:
         """The arrays of one split: images, every feature block (F_x, F_y, ...; None when not made), y, patient_id."""
@@ -757,9 +763,7 @@ class FindingInputs:
 
     def mask(self, split: str) -> np.ndarray:
         """Boolean row mask of one split ("train", "val" or "test")."""
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        return (self.frame["split"] == split).to_numpy()
+        return split_mask(self.frame, split)
 
     def blocks(self, split: str) -> dict[str, np.ndarray]:
         """{"image": pixels, "text": F_y} of one split: what the model's specialists read."""
