@@ -153,7 +153,7 @@ def tokenize_all(texts: Sequence[str]) -> list[list[str]]:
 
 #: Words a chest radiograph report uses for each image finding (one token each, as ``tokenize`` writes them), in the
 #: manner of the CheXpert labeller's mention lists (Irvin et al., 2019): the finding is there when a word is said and
-#: not negated. Chapter 02 reads the findings from the cohort's reports with them.
+#: not negated. Chapter 14 reads the findings from the cohort's reports with them.
 CHEST_REPORT_TERMS: dict[str, tuple[str, ...]] = {
     "opacity": ("opacity", "opacities", "consolidation", "airspace", "shadowing", "infiltrate"),
     "cardiomegaly": ("cardiomegaly", "enlarged"),
@@ -195,7 +195,7 @@ def mentioned_findings(
     texts: Sequence[str], terms: dict[str, Sequence[str]] = CHEST_REPORT_TERMS
 ) -> np.ndarray:
     """0/1 labels ``(n_texts, n_findings)`` read from free text: 1 where a finding's word occurs and is not negated
-    (chapter 02). A labelling function: the labels are noisy (a hedge such as "?nodule" counts as said), and they
+    (chapter 14). A labelling function: the labels are noisy (a hedge such as "?nodule" counts as said), and they
     teach a model what to look for without a human labelling each image.
 
     >>> mentioned_findings(["Small right nodule. No pleural effusion."], {"nodule": ("nodule",), "effusion": ("effusion",)})
