@@ -8,8 +8,8 @@
 #   make site       the course website from the notebooks' stored outputs -> _site/html (tests/test_site.py
 #                   checks it in a headless Chromium)
 #   make learner    the notebooks without solutions and with empty exercise cells -> learner/ (OUT=DIR)
-#   make bench      the figures the course promises (timings, cohort metrics for every question, PneumoniaMNIST,
-#                   PTB-XL) -> .bench/
+#   make bench      the figures the course promises (timings, cohort metrics for every question, chapter 14's
+#                   findings-first model in both modes, PneumoniaMNIST, PTB-XL) -> .bench/
 
 PYTHON ?= python3
 VENV ?= .venv
